@@ -1,0 +1,153 @@
+"""The validated connector configuration as frozen, typed objects.
+
+The raw JSON config is checked against spec.json by the CDK at the entry point; `parse_config`
+turns it into these objects once, and nothing below the entry point reads the raw dict.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+MIB = 1024 * 1024
+
+# S3's own multipart limits: every part but the last is at least 5 MiB, at most 10,000 parts.
+S3_MIN_PART_SIZE = 5 * MIB
+S3_MAX_PARTS = 10_000
+
+DEFAULT_FILE_SIZE_MB = 128
+DEFAULT_FLUSH_INTERVAL_SECONDS = 300
+
+
+class OutputFormat(enum.Enum):
+    JSONL = "jsonl"
+    CSV_NO_FLATTENING = "csv"
+    CSV_ROOT_LEVEL = "csv_root_level"
+
+    @property
+    def extension(self) -> str:
+        return "jsonl" if self is OutputFormat.JSONL else "csv"
+
+    @property
+    def content_type(self) -> str:
+        return "application/jsonl" if self is OutputFormat.JSONL else "text/csv; charset=utf-8"
+
+
+@dataclass(frozen=True)
+class AccessKeyCredentials:
+    access_key_id: str
+    secret_access_key: str
+
+    def __repr__(self) -> str:  # never let a secret reach a log line through repr()
+        return "AccessKeyCredentials(access_key_id=<hidden>, secret_access_key=<hidden>)"
+
+
+@dataclass(frozen=True)
+class RoleCredentials:
+    role_arn: str
+    external_id: str | None
+
+    def __repr__(self) -> str:
+        external = "<hidden>" if self.external_id else None
+        return f"RoleCredentials(role_arn={self.role_arn!r}, external_id={external})"
+
+
+@dataclass(frozen=True)
+class DefaultChainCredentials:
+    pass
+
+
+Credentials = AccessKeyCredentials | RoleCredentials | DefaultChainCredentials
+
+
+@dataclass(frozen=True)
+class S3Location:
+    bucket: str
+    region: str
+    # Normalised: no leading or trailing slash, "" when the files go to the bucket root.
+    path: str
+    endpoint: str | None
+
+
+@dataclass(frozen=True)
+class ConnectorConfig:
+    location: S3Location
+    credentials: Credentials
+    output_format: OutputFormat
+    stream_prefix: str
+    file_size_bytes: int
+    flush_interval_seconds: float
+
+    @property
+    def part_size_bytes(self) -> int:
+        """Part size such that an object of the target size fits in S3's 10,000 parts."""
+        return max(S3_MIN_PART_SIZE, math.ceil(self.file_size_bytes / (S3_MAX_PARTS - 1)))
+
+    def summary(self) -> str:
+        """One line for the start-of-sync log: everything a user may want to see, no secret."""
+        location = self.location
+        return (
+            f"bucket={location.bucket} region={location.region} path={location.path or '/'} "
+            f"endpoint={location.endpoint or 'AWS default'} auth={_auth_name(self.credentials)} "
+            f"format={self.output_format.value} stream_prefix={self.stream_prefix!r} "
+            f"file_size_mb={self.file_size_bytes // MIB} "
+            f"flush_interval_seconds={self.flush_interval_seconds:g}"
+        )
+
+
+def _auth_name(credentials: Credentials) -> str:
+    if isinstance(credentials, AccessKeyCredentials):
+        return "access_key"
+    if isinstance(credentials, RoleCredentials):
+        return f"iam_role({credentials.role_arn})"
+    return "default_chain"
+
+
+def normalise_bucket_path(path: str) -> str:
+    return "/".join(part for part in path.strip().split("/") if part)
+
+
+def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
+    """Build the typed config from a dict that already passed spec.json validation."""
+    endpoint = (raw.get("s3_endpoint") or "").strip().rstrip("/") or None
+    location = S3Location(
+        bucket=raw["s3_bucket_name"],
+        region=raw.get("s3_bucket_region") or "us-east-1",
+        path=normalise_bucket_path(raw.get("s3_bucket_path") or ""),
+        endpoint=endpoint,
+    )
+    return ConnectorConfig(
+        location=location,
+        credentials=_parse_credentials(raw["credentials"]),
+        output_format=_parse_format(raw["format"]),
+        stream_prefix=raw.get("stream_prefix") or "",
+        file_size_bytes=int(raw.get("file_size_mb") or DEFAULT_FILE_SIZE_MB) * MIB,
+        flush_interval_seconds=float(
+            raw.get("flush_interval_seconds") or DEFAULT_FLUSH_INTERVAL_SECONDS
+        ),
+    )
+
+
+def _parse_credentials(raw: Mapping[str, Any]) -> Credentials:
+    auth_type = raw.get("auth_type")
+    if auth_type == "access_key":
+        return AccessKeyCredentials(raw["access_key_id"], raw["secret_access_key"])
+    if auth_type == "iam_role":
+        return RoleCredentials(raw["role_arn"], raw.get("external_id") or None)
+    if auth_type == "default_chain":
+        return DefaultChainCredentials()
+    raise ValueError(f"unknown credentials.auth_type {auth_type!r}")
+
+
+def _parse_format(raw: Mapping[str, Any]) -> OutputFormat:
+    format_type = raw.get("format_type")
+    if format_type == "JSONL":
+        return OutputFormat.JSONL
+    if format_type == "CSV":
+        if raw.get("flattening", "No flattening") == "Root-level flattening":
+            return OutputFormat.CSV_ROOT_LEVEL
+        return OutputFormat.CSV_NO_FLATTENING
+    raise ValueError(f"unknown format.format_type {format_type!r}")

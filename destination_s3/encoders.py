@@ -1,0 +1,152 @@
+"""Encoders turn one record into the bytes of one line of the output file.
+
+Writers do not know the format: they ask an encoder for a header and for each record's line.
+JSONL and unflattened CSV never parse `data`: the source's JSON bytes are copied as they came
+(they are valid JSON: the envelope decoder checked them). Only root-level CSV flattening parses.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import orjson
+
+from destination_s3.config import OutputFormat
+
+AB_ID = "_tarsal_ab_id"
+EMITTED_AT = "_tarsal_emitted_at"
+METADATA = "_tarsal_metadata"
+ADDITIONAL_PROPERTIES = "_tarsal_additional_properties"
+
+# encode(ab_id, emitted_at, data): the two metadata values as ASCII bytes, data as raw JSON bytes.
+LineEncoder = Callable[[bytes, bytes, bytes], bytes]
+
+_JSONL_HEAD = b'{"_tarsal_metadata":{"_tarsal_ab_id":"'
+_JSONL_MID = b'","_tarsal_emitted_at":"'
+_JSONL_DATA = b'"},"data":'
+
+
+def encode_jsonl(ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
+    return b"".join((_JSONL_HEAD, ab_id, _JSONL_MID, emitted_at, _JSONL_DATA, data, b"}\n"))
+
+
+_CSV_META_HEAD = b'"{""_tarsal_ab_id"":""'
+_CSV_META_MID = b'"",""_tarsal_emitted_at"":""'
+_CSV_META_TAIL = b'""}","'
+
+
+def encode_csv_no_flattening(ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
+    # Both columns hold JSON objects, which always contain quotes: always quote, double the quotes.
+    quoted = data.replace(b'"', b'""')
+    return b"".join(
+        (_CSV_META_HEAD, ab_id, _CSV_META_MID, emitted_at, _CSV_META_TAIL, quoted, b'"\r\n')
+    )
+
+
+class _LineSink:
+    """The file object csv.writer writes one row into."""
+
+    __slots__ = ("line",)
+
+    def __init__(self) -> None:
+        self.line = ""
+
+    def write(self, text: str) -> None:
+        self.line = text
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if value is True:
+        return "true"
+    if value is False:
+        return "false"
+    # Numbers, objects and arrays as JSON text: 1e100 stays 1e100, nested values stay parseable.
+    return orjson.dumps(value).decode()
+
+
+class RootLevelCsvEncoder:
+    """One column per root-level property of the stream's schema, in schema order.
+
+    Fields the schema does not declare go, as one JSON object, into `_tarsal_additional_properties`,
+    so nothing a source sends is dropped. A declared property whose name clashes with one of the
+    metadata columns is treated as undeclared, to keep every header name unique.
+    """
+
+    def __init__(self, schema_properties: Sequence[str]) -> None:
+        reserved = {AB_ID, EMITTED_AT, ADDITIONAL_PROPERTIES}
+        self.columns = [name for name in dict.fromkeys(schema_properties) if name not in reserved]
+        self._declared = frozenset(self.columns)
+        self._sink = _LineSink()
+        self._writer = csv.writer(self._sink, lineterminator="\r\n")
+
+    def header(self) -> bytes:
+        self._writer.writerow([AB_ID, EMITTED_AT, *self.columns, ADDITIONAL_PROPERTIES])
+        return self._sink.line.encode()
+
+    def __call__(self, ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
+        record = orjson.loads(data)
+        row = [ab_id.decode(), emitted_at.decode()]
+        row.extend([_cell(record.get(name)) for name in self.columns])
+        extra = {name: value for name, value in record.items() if name not in self._declared}
+        row.append(orjson.dumps(extra).decode() if extra else "")
+        self._writer.writerow(row)
+        return self._sink.line.encode()
+
+
+_NO_FLATTENING_HEADER = f"{METADATA},data\r\n".encode()
+
+
+def encoder_for(
+    output_format: OutputFormat, schema_properties: Sequence[str]
+) -> tuple[bytes, LineEncoder]:
+    """The header (b"" for JSONL) and the line encoder of one stream's files."""
+    if output_format is OutputFormat.JSONL:
+        return b"", encode_jsonl
+    if output_format is OutputFormat.CSV_NO_FLATTENING:
+        return _NO_FLATTENING_HEADER, encode_csv_no_flattening
+    encoder = RootLevelCsvEncoder(schema_properties)
+    return encoder.header(), encoder
+
+
+def root_level_properties(json_schema: Any) -> list[str]:
+    """Root-level property names of a stream's JSON schema, in the order the schema lists them."""
+    if isinstance(json_schema, dict) and isinstance(json_schema.get("properties"), dict):
+        return [str(name) for name in json_schema["properties"]]
+    return []
+
+
+_UUID_BATCH = 4096
+_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+
+
+class RecordIds:
+    """Random (version 4) UUIDs as ASCII bytes, drawn from os.urandom in batches.
+
+    One urandom call per 4,096 ids instead of one uuid.uuid4() object per record.
+    """
+
+    def __init__(self) -> None:
+        self._batch: list[bytes] = []
+
+    def next(self) -> bytes:
+        if not self._batch:
+            self._batch = self._make_batch()
+        return self._batch.pop()
+
+    @staticmethod
+    def _make_batch() -> list[bytes]:
+        digits = os.urandom(16 * _UUID_BATCH).hex()
+        batch = []
+        for start in range(0, len(digits), 32):
+            h = digits[start : start + 32]
+            batch.append(
+                f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}".encode()
+            )
+        return batch

@@ -1,0 +1,65 @@
+"""Object keys, computed by pure functions: the clock and the names are passed in.
+
+Layout: `<bucket path>/<namespace>/<stream prefix><stream name>/<YYYY_MM_DD>_<epoch ms>_0.<ext>`.
+The namespace segment exists only when the stream has a namespace; the date and the epoch
+milliseconds are the UTC time the object was opened; `0` is the partition id.
+
+Names become key segments by percent-encoding only what could move a key out of its directory or
+confuse a reader: `%`, `/`, `\\`, control characters, and segments made only of dots (`.`, `..`).
+Everything else stays as it is (spaces, unicode). The mapping is one-to-one: two different stream
+names never share a directory, so overwriting `a/b` can never delete the files of `a%2Fb`'s
+neighbour `a_b`.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass, field
+
+PARTITION_ID = 0
+
+
+def _escape_char(char: str) -> str:
+    if char in "%/\\" or ord(char) < 0x20 or ord(char) == 0x7F:
+        return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
+    return char
+
+
+def safe_segment(name: str) -> str:
+    """A name made safe to stand as one key segment (see the module docstring)."""
+    if name == "" or set(name) == {"."}:
+        return "%2E" * len(name) if name else "%00"
+    return "".join(_escape_char(char) for char in name)
+
+
+def stream_directory(
+    bucket_path: str, namespace: str | None, stream_prefix: str, stream_name: str
+) -> str:
+    """The directory (ending in `/`) that holds every object of one stream."""
+    segments = [bucket_path] if bucket_path else []
+    if namespace:
+        segments.append(safe_segment(namespace))
+    segments.append(safe_segment(stream_prefix + stream_name))
+    return "/".join(segments) + "/"
+
+
+def object_key(directory: str, opened_at_ms: int, extension: str) -> str:
+    day = dt.datetime.fromtimestamp(opened_at_ms / 1000, tz=dt.timezone.utc).strftime("%Y_%m_%d")
+    return f"{directory}{day}_{opened_at_ms}_{PARTITION_ID}.{extension}"
+
+
+@dataclass
+class KeyAllocator:
+    """Hands out object keys that never repeat within this process.
+
+    Two objects of one stream opened in the same millisecond would get the same key, so the second
+    takes the next free millisecond. (Across processes, the conditional completion of every upload
+    refuses to replace an existing object.)
+    """
+
+    _last_ms: dict[str, int] = field(default_factory=dict)
+
+    def next_key(self, directory: str, now_ms: int, extension: str) -> str:
+        opened_at_ms = max(now_ms, self._last_ms.get(directory, -1) + 1)
+        self._last_ms[directory] = opened_at_ms
+        return object_key(directory, opened_at_ms, extension)

@@ -1,0 +1,67 @@
+"""Reads stdin in the background and hands over whole lines in batches.
+
+A reader thread keeps the pipe drained while the main thread encodes and uploads, and the main
+thread can wake up on a timer when the source is quiet (to flush on time and report progress).
+"""
+
+from __future__ import annotations
+
+import queue
+import threading
+from collections.abc import Iterator
+from typing import BinaryIO
+
+CHUNK_SIZE = 1 << 20
+# At most this many chunks wait to be parsed: bounds memory when the connector is the slow side.
+QUEUE_CHUNKS = 8
+
+
+class LineBatches:
+    """Iterate over lists of complete lines (without the newline); an empty list means
+    "no input for `tick_seconds`"."""
+
+    def __init__(self, stream: BinaryIO, tick_seconds: float = 1.0) -> None:
+        self._stream = stream
+        self._tick_seconds = tick_seconds
+        self._chunks: queue.Queue[bytes | BaseException | None] = queue.Queue(QUEUE_CHUNKS)
+        self._thread = threading.Thread(target=self._pump, name="stdin-reader", daemon=True)
+        self._thread.start()
+
+    def _pump(self) -> None:
+        read = getattr(self._stream, "read1", self._stream.read)
+        try:
+            while True:
+                chunk = read(CHUNK_SIZE)
+                if not chunk:
+                    break
+                self._chunks.put(chunk)
+        except BaseException as exc:  # handed to the main thread, which reports it
+            self._chunks.put(exc)
+            return
+        self._chunks.put(None)
+
+    def __iter__(self) -> Iterator[list[bytes]]:
+        # Pieces of a line that spans chunks; joined once, so a huge record costs one copy.
+        partial: list[bytes] = []
+        while True:
+            try:
+                chunk = self._chunks.get(timeout=self._tick_seconds)
+            except queue.Empty:
+                yield []
+                continue
+            if chunk is None:
+                break
+            if isinstance(chunk, BaseException):
+                raise chunk
+            if b"\n" not in chunk:
+                partial.append(chunk)
+                continue
+            if partial:
+                partial.append(chunk)
+                chunk = b"".join(partial)
+            lines = chunk.split(b"\n")
+            tail = lines.pop()
+            partial = [tail] if tail else []
+            yield lines
+        if partial:
+            yield [b"".join(partial)]

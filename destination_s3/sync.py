@@ -1,0 +1,274 @@
+"""The write path: Airbyte message lines in, S3 objects and released STATE messages out.
+
+`Sync.run` is a plain function of (config, catalog, batches of stdin lines) to output lines; only
+the entry point touches stdin and stdout. See README "How state and flushing work".
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import re
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from destination_s3.config import MIB, ConnectorConfig
+from destination_s3.encoders import RecordIds
+from destination_s3.errors import InputError
+from destination_s3.keys import KeyAllocator
+from destination_s3.ledger import StateLedger, state_message
+from destination_s3.messages import decode, record_data
+from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
+from destination_s3.storage import Bucket, StorageError
+from destination_s3.uploads import ByteBudget, UploadPool
+from destination_s3.writer import Completion, StreamTarget, StreamWriter, WriterSettings
+
+logger = logging.getLogger("airbyte")
+
+
+def _env_number(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    return float(value) if value else default
+
+
+@dataclass(frozen=True)
+class Tuning:
+    """Knobs for operators, not for the spec: environment variables override the defaults."""
+
+    upload_workers: int = 4
+    # Encoded bytes waiting in stream buffers; above it the least recently used objects complete.
+    buffer_budget: int = 48 * MIB
+    # Bytes handed to uploads and not yet sent; above it reading stdin waits for S3.
+    in_flight_budget: int = 48 * MIB
+    progress_seconds: float = 30.0
+    tick_seconds: float = 1.0
+
+    @classmethod
+    def from_environment(cls) -> Tuning:
+        return cls(
+            upload_workers=int(_env_number("DESTINATION_S3_UPLOAD_WORKERS", cls.upload_workers)),
+            buffer_budget=int(_env_number("DESTINATION_S3_BUFFER_MB", 48) * MIB),
+            in_flight_budget=int(_env_number("DESTINATION_S3_IN_FLIGHT_MB", 48) * MIB),
+            progress_seconds=_env_number("DESTINATION_S3_PROGRESS_SECONDS", cls.progress_seconds),
+            tick_seconds=_env_number("DESTINATION_S3_TICK_SECONDS", cls.tick_seconds),
+        )
+
+
+# The names this connector gives its objects: only these are ever deleted by an overwrite.
+_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.(jsonl|csv)")
+
+
+class Sync:
+    def __init__(
+        self,
+        config: ConnectorConfig,
+        catalog: Mapping[str, Any],
+        bucket: Bucket,
+        tuning: Tuning | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._config = config
+        self._bucket = bucket
+        self._tuning = tuning or Tuning()
+        self._clock = clock
+        self._streams: dict[Any, ConfiguredStream] = configured_streams(config, catalog)
+        self._ledger = StateLedger()
+        self._completed: queue.SimpleQueue[Completion] = queue.SimpleQueue()
+        self._pool = UploadPool(
+            self._tuning.upload_workers, ByteBudget(self._tuning.in_flight_budget)
+        )
+        self._settings = WriterSettings(
+            part_size=config.part_size_bytes,
+            file_size=config.file_size_bytes,
+            extension=config.output_format.extension,
+            content_type=config.output_format.content_type,
+        )
+        self._keys = KeyAllocator()
+        self._router = Router(self._streams, self._make_writer)
+        self._records_received = 0
+        self._bytes_received = 0
+        self._records_committed = 0
+        self._states_emitted = 0
+        self._started = clock()
+        self._last_progress = self._started
+
+    def _make_writer(self, target: StreamTarget) -> StreamWriter:
+        return StreamWriter(
+            target,
+            self._settings,
+            self._bucket,
+            self._pool,
+            self._ledger,
+            self._keys,
+            lambda: int(self._clock() * 1000),
+            self._completed,
+        )
+
+    def run(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
+        """Write every record; yield each STATE message once its records are durable."""
+        try:
+            yield from self._consume(batches)
+            yield from self._finish()
+        except BaseException:
+            self._abort()
+            raise
+        self._log_summary()
+
+    def _consume(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
+        route = self._router.route
+        next_id = RecordIds().next
+        ledger = self._ledger
+        line_number = 0
+        record_number = 0
+        last_emitted_at: int | float | None = None
+        emitted_at_text = b""
+        for batch in batches:
+            for line in batch:
+                line_number += 1
+                if not line or line.isspace():
+                    continue
+                envelope = decode(line, line_number)
+                kind = envelope.type
+                if kind == "RECORD":
+                    record = envelope.record
+                    assert record is not None
+                    try:
+                        writer, encode = route(record.namespace, record.stream)
+                    except UnknownStream as unknown:
+                        raise InputError(line_number, str(unknown)) from None
+                    data = record_data(record, line_number, line)
+                    if record.emitted_at != last_emitted_at:
+                        last_emitted_at = record.emitted_at
+                        emitted_at_text = str(int(last_emitted_at)).encode()
+                    writer.add(encode(next_id(), emitted_at_text, data), record_number)
+                    record_number += 1
+                    self._bytes_received += len(line)
+                elif kind == "STATE":
+                    ledger.hold(bytes(envelope.state), record_number, self._clock())
+                    self._records_received = record_number
+                    yield from self._released()
+            self._records_received = record_number
+            yield from self._housekeeping()
+
+    def _housekeeping(self) -> Iterator[bytes]:
+        """Between batches (and on quiet ticks): release states, flush on time and on memory."""
+        yield from self._released()
+        now = self._clock()
+        oldest = self._ledger.oldest_held()
+        if oldest is not None and now - oldest.received_at >= self._config.flush_interval_seconds:
+            self._complete_objects_blocking(oldest.records_before)
+        self._relieve_memory()
+        if now - self._last_progress >= self._tuning.progress_seconds:
+            self._last_progress = now
+            self._log_progress(now)
+
+    def _released(self) -> Iterator[bytes]:
+        if self._pool.failure is not None:
+            raise self._pool.failure
+        while True:
+            try:
+                completion = self._completed.get_nowait()
+            except queue.Empty:
+                break
+            completion.ticket.committed = True
+            self._records_committed += completion.records
+            stats = completion.stats
+            stats.records += completion.records
+            stats.bytes += completion.size
+            stats.keys.append(completion.key)
+            logger.info(
+                "Committed s3://%s/%s (%d records, %d bytes)",
+                self._bucket.name,
+                completion.key,
+                completion.records,
+                completion.size,
+            )
+        for state in self._ledger.release():
+            self._states_emitted += 1
+            yield state_message(state)
+
+    def _complete_objects_blocking(self, records_before: int) -> None:
+        """Complete only the objects holding records from before the state: objects opened after
+        it would become small files without releasing anything."""
+        for writer in self._router.writers():
+            since = writer.open_since_record
+            if since is not None and since < records_before:
+                writer.complete()
+
+    def _relieve_memory(self) -> None:
+        writers = list(self._router.writers())
+        buffered = sum(len(writer.buffer) for writer in writers)
+        if buffered <= self._tuning.buffer_budget:
+            return
+        # Completing an object only ever releases states earlier: always safe.
+        for writer in sorted(writers, key=lambda w: w.last_record):
+            if buffered <= self._tuning.buffer_budget // 2:
+                break
+            buffered -= len(writer.buffer)
+            writer.complete()
+
+    def _finish(self) -> Iterator[bytes]:
+        for writer in self._router.writers():
+            writer.complete()
+        self._pool.wait_idle()
+        yield from self._released()
+        if self._ledger.held_count:
+            raise RuntimeError("states still held after every object completed")
+        self._truncate_earlier_objects()
+        self._pool.shutdown()
+
+    def _truncate_earlier_objects(self) -> None:
+        """Overwrite streams: remove the objects earlier syncs left in the stream's directory."""
+        written = {key for writer in self._router.writers() for key in writer.stats.keys}
+        for configured in self._streams.values():
+            target = configured.target
+            if not target.truncate:
+                continue
+            earlier = [
+                key
+                for key in self._bucket.list_keys(target.directory, delimiter="/")
+                if key not in written and _OWN_OBJECT_NAME.fullmatch(key[len(target.directory) :])
+            ]
+            if earlier:
+                self._bucket.delete_keys(earlier)
+                logger.info(
+                    "Overwrite: removed %d earlier objects from s3://%s/%s",
+                    len(earlier),
+                    self._bucket.name,
+                    target.directory,
+                )
+
+    def _abort(self) -> None:
+        self._pool.shutdown()
+        for writer in self._router.writers():
+            writer.abort()
+
+    def _log_progress(self, now: float) -> None:
+        elapsed = max(now - self._started, 1e-9)
+        logger.info(
+            "Progress: %d records received (%.1f MB), %d committed, %d states emitted, "
+            "%.0f records/s",
+            self._records_received,
+            self._bytes_received / 1e6,
+            self._records_committed,
+            self._states_emitted,
+            self._records_received / elapsed,
+        )
+
+    def _log_summary(self) -> None:
+        for writer in self._router.writers():
+            stats = writer.stats
+            logger.info(
+                "Stream %s: %d records, %d files, %d bytes: %s",
+                writer.target.name,
+                stats.records,
+                len(stats.keys),
+                stats.bytes,
+                ", ".join(f"s3://{self._bucket.name}/{key}" for key in stats.keys),
+            )
+
+
+__all__ = ["StorageError", "Sync", "Tuning"]

