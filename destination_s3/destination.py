@@ -21,7 +21,7 @@ from airbyte_cdk.models import (
     Status,
 )
 from airbyte_cdk.sources.utils.schema_helpers import check_config_against_spec_or_exit
-from airbyte_cdk.utils.airbyte_secrets_utils import get_secrets, update_secrets
+from airbyte_cdk.utils.airbyte_secrets_utils import filter_secrets, get_secrets, update_secrets
 from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 from destination_s3.check import run_check
@@ -38,7 +38,8 @@ class DestinationS3(Destination):
     def check(self, logger: logging.Logger, config: Mapping[str, Any]) -> AirbyteConnectionStatus:
         succeeded, message = run_check(parse_config(config))
         return AirbyteConnectionStatus(
-            status=Status.SUCCEEDED if succeeded else Status.FAILED, message=message
+            status=Status.SUCCEEDED if succeeded else Status.FAILED,
+            message=filter_secrets(message),
         )
 
     def write(

@@ -99,10 +99,7 @@ class StreamWriter:
         self._object_records += 1
         self.last_record = record_number
         if len(buffer) >= self._threshold:
-            if self._handed_over + len(buffer) >= self._settings.file_size:
-                self.complete()
-            else:
-                self._hand_over_part()
+            self._ship_full_parts()
 
     def complete(self) -> None:
         """Finish the open object, if any; its completion is reported on the `completed` queue."""
@@ -147,13 +144,18 @@ class StreamWriter:
         self._ticket = self._ledger.open_object(record_number)
         self.buffer += self.target.header
 
-    def _hand_over_part(self) -> None:
+    def _ship_full_parts(self) -> None:
+        """Complete the object if it reached the target size, else hand over every full part."""
+        if self._handed_over + len(self.buffer) >= self._settings.file_size:
+            self.complete()
+            return
         upload, lane = self._upload, self._lane
         assert upload is not None and lane is not None
         part_size = self._settings.part_size
-        with memoryview(self.buffer) as view:
-            part = bytes(view[:part_size])
-        del self.buffer[:part_size]
-        self._handed_over += part_size
-        # smart_open copies the part into its own buffer before sending: twice the bytes in flight.
-        lane.submit(lambda: upload.write(part), 2 * part_size)
+        while len(self.buffer) >= part_size:
+            with memoryview(self.buffer) as view:
+                part = bytes(view[:part_size])
+            del self.buffer[:part_size]
+            self._handed_over += part_size
+            # smart_open copies a part into its own buffer before sending: twice the bytes.
+            lane.submit(lambda part=part: upload.write(part), 2 * part_size)  # type: ignore[misc]
