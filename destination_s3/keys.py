@@ -18,6 +18,10 @@ from dataclasses import dataclass, field
 
 PARTITION_ID = 0
 
+# Overwrite streams record which generation wrote each object here (outside every stream's
+# directory): the least-privilege policy cannot read object metadata, but it can list keys.
+GENERATIONS_FOLDER = "_tarsal_generations"
+
 
 def _escape_char(char: str) -> str:
     if char in "%/\\" or ord(char) < 0x20 or ord(char) == 0x7F:
@@ -41,6 +45,17 @@ def stream_directory(
         segments.append(safe_segment(namespace))
     segments.append(safe_segment(stream_prefix + stream_name))
     return "/".join(segments) + "/"
+
+
+def generation_markers_prefix(bucket_path: str, directory: str) -> str:
+    """Where the generation markers of the stream stored in `directory` live (ends with `/`)."""
+    root = f"{bucket_path}/" if bucket_path else ""
+    return f"{root}{GENERATIONS_FOLDER}/{directory[len(root) :]}"
+
+
+def generation_marker_key(markers_prefix: str, generation_id: int, object_key: str) -> str:
+    """An empty object whose key says: `object_key` was written by generation `generation_id`."""
+    return f"{markers_prefix}{generation_id}/{object_key.rsplit('/', 1)[-1]}"
 
 
 def object_key(directory: str, opened_at_ms: int, extension: str) -> str:

@@ -9,7 +9,7 @@ from typing import Any
 
 from destination_s3.config import ConnectorConfig
 from destination_s3.encoders import LineEncoder, encoder_for, root_level_properties
-from destination_s3.keys import stream_directory
+from destination_s3.keys import generation_markers_prefix, stream_directory
 from destination_s3.writer import StreamTarget, StreamWriter
 
 StreamKey = tuple[str | None, str]  # (namespace, name)
@@ -38,13 +38,22 @@ def configured_streams(
         header, encode = encoder_for(
             config.output_format, root_level_properties(stream.get("json_schema"))
         )
+        directory = stream_directory(config.location.path, namespace, config.stream_prefix, name)
         target = StreamTarget(
             name=name,
             namespace=namespace,
-            directory=stream_directory(config.location.path, namespace, config.stream_prefix, name),
+            directory=directory,
             header=header,
             truncate=truncate,
             generation_id=generation_id,
+            minimum_generation_id=(
+                minimum_generation_id if minimum_generation_id is not None else generation_id
+            ),
+            markers_prefix=(
+                generation_markers_prefix(config.location.path, directory)
+                if truncate and generation_id is not None
+                else None
+            ),
         )
         streams[(namespace, name)] = ConfiguredStream(target, encode)
     return streams

@@ -221,25 +221,40 @@ class Sync:
         self._pool.shutdown()
 
     def _truncate_earlier_objects(self) -> None:
-        """Overwrite streams: remove the objects earlier syncs left in the stream's directory."""
+        """Overwrite streams: remove the objects earlier generations left in the stream's
+        directory. Objects this sync wrote, and objects an earlier attempt of the same
+        generation wrote (their states may have been released), stay."""
         written = {key for writer in self._router.writers() for key in writer.stats.keys}
         for configured in self._streams.values():
             target = configured.target
             if not target.truncate:
                 continue
+            keep = set(written)
+            stale_markers = []
+            if target.markers_prefix is not None:
+                for marker in self._bucket.list_keys(target.markers_prefix):
+                    generation, _, name = marker[len(target.markers_prefix) :].partition("/")
+                    if not generation.isdigit():
+                        continue
+                    if int(generation) >= (target.minimum_generation_id or 0):
+                        keep.add(target.directory + name)
+                    else:
+                        stale_markers.append(marker)
             earlier = [
                 key
                 for key in self._bucket.list_keys(target.directory, delimiter="/")
-                if key not in written and _OWN_OBJECT_NAME.fullmatch(key[len(target.directory) :])
+                if key not in keep and _OWN_OBJECT_NAME.fullmatch(key[len(target.directory) :])
             ]
             if earlier:
                 self._bucket.delete_keys(earlier)
                 logger.info(
-                    "Overwrite: removed %d earlier objects from s3://%s/%s",
+                    "Overwrite: removed %d objects of earlier generations from s3://%s/%s",
                     len(earlier),
                     self._bucket.name,
                     target.directory,
                 )
+            if stale_markers:
+                self._bucket.delete_keys(stale_markers)
 
     def _abort(self) -> None:
         self._pool.shutdown()

@@ -11,7 +11,7 @@ import queue
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from destination_s3.keys import KeyAllocator
+from destination_s3.keys import KeyAllocator, generation_marker_key
 from destination_s3.ledger import ObjectTicket, StateLedger
 from destination_s3.storage import Bucket, ObjectUpload
 from destination_s3.uploads import Lane, UploadPool
@@ -27,6 +27,10 @@ class StreamTarget:
     header: bytes
     truncate: bool  # overwrite / truncate refresh: earlier objects go after a successful sync
     generation_id: int | None
+    # Objects of generations below this are removed by a truncating sync.
+    minimum_generation_id: int | None = None
+    # Set for truncating streams that have a generation id: where generation markers go.
+    markers_prefix: str | None = None
 
 
 @dataclass
@@ -114,8 +118,18 @@ class StreamWriter:
         self._upload = self._lane = self._ticket = None
         self._handed_over = self._object_records = 0
 
+        target = self.target
+        bucket = self._bucket
+
         def finish() -> None:
             upload.complete(tail)
+            if target.markers_prefix is not None and target.generation_id is not None:
+                # Written before the states this object covers can be released, so a retried
+                # attempt of the same generation keeps this object instead of deleting it.
+                marker = generation_marker_key(
+                    target.markers_prefix, target.generation_id, upload.key
+                )
+                bucket.put_object(marker, b"", "application/octet-stream")
             self._completed.put(completion)
 
         lane.submit(finish, len(tail))
