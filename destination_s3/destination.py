@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import signal
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from typing import Any, BinaryIO
@@ -59,6 +60,9 @@ class DestinationS3(Destination):
         """Like the CDK's run, but `write` reads stdin as raw bytes and prints raw lines: no
         message object is built per record. Every failure ends as one TRACE message, exit 1."""
         init_uncaught_exception_handler(logger)
+        # An orchestrator cancels a job with SIGTERM: unwind like any failure, so open uploads
+        # are aborted and the cancellation is reported, instead of dying mid-request.
+        signal.signal(signal.SIGTERM, _raise_cancelled)
         failure: AirbyteTracedException | None = None
         # PRINT_BUFFER keeps LOG lines and our own lines in one ordered, flushed stream.
         with PRINT_BUFFER:
@@ -71,6 +75,12 @@ class DestinationS3(Destination):
                         print(orjson.dumps(AirbyteMessageSerializer.dump(message)).decode())
             except AirbyteTracedException as traced:
                 failure = traced
+            except Cancelled as cancelled:
+                failure = AirbyteTracedException(
+                    message=f"The sync was {cancelled}; open uploads were aborted.",
+                    internal_message=str(cancelled),
+                    failure_type=FailureType.system_error,
+                )
             except Exception as exc:
                 failure = AirbyteTracedException.from_exception(exc)
             if failure is not None:
@@ -89,6 +99,14 @@ class DestinationS3(Destination):
         tuning = Tuning.from_environment()
         for output in write_lines(config, catalog, LineBatches(stdin, tuning.tick_seconds), tuning):
             print(output.decode(), flush=True)
+
+
+class Cancelled(Exception):
+    pass
+
+
+def _raise_cancelled(signum: int, frame: object) -> None:
+    raise Cancelled(f"cancelled by signal {signal.Signals(signum).name}")
 
 
 def _read_catalog(path: str) -> dict[str, Any]:

@@ -6,9 +6,10 @@ thread can wake up on a timer when the source is quiet (to flush on time and rep
 
 from __future__ import annotations
 
+import os
 import queue
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import BinaryIO
 
 CHUNK_SIZE = 1 << 20
@@ -28,7 +29,7 @@ class LineBatches:
         self._thread.start()
 
     def _pump(self) -> None:
-        read = getattr(self._stream, "read1", self._stream.read)
+        read = self._reader()
         try:
             while True:
                 chunk = read(CHUNK_SIZE)
@@ -39,6 +40,15 @@ class LineBatches:
             self._chunks.put(exc)
             return
         self._chunks.put(None)
+
+    def _reader(self) -> Callable[[int], bytes]:
+        # os.read on the file descriptor takes no lock of the buffered stdin object: a reader
+        # thread blocked in it cannot hang or crash the interpreter's shutdown after a failure.
+        try:
+            fd = self._stream.fileno()
+        except (AttributeError, OSError, ValueError):
+            return getattr(self._stream, "read1", self._stream.read)
+        return lambda size: os.read(fd, size)
 
     def __iter__(self) -> Iterator[list[bytes]]:
         # Pieces of a line that spans chunks; joined once, so a huge record costs one copy.

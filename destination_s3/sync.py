@@ -278,12 +278,16 @@ class Sync:
             stats = writer.stats
             logger.info(
                 "Stream %s: %d records, %d files, %d bytes: %s",
-                writer.target.name,
+                _display_name(writer.target),
                 stats.records,
                 len(stats.keys),
                 stats.bytes,
                 ", ".join(f"s3://{self._bucket.name}/{key}" for key in stats.keys),
             )
+
+
+def _display_name(target: StreamTarget) -> str:
+    return f"{target.namespace}.{target.name}" if target.namespace else target.name
 
 
 __all__ = ["StorageError", "Sync", "Tuning"]
