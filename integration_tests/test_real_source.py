@@ -1,0 +1,136 @@
+"""A real Airbyte source (PyPI `airbyte-source-faker`) piped into `main.py write`, into moto.
+
+The pipeline is demo/run_demo.py's (`source-faker read | tee | python main.py write`, OS pipes);
+this test asserts on it independently of the demo's own verdict: every record the source emitted
+is in S3 exactly once with the same data, and every state the source emitted came back, in order,
+unchanged but for `destinationStats`.
+
+The source runs from its own virtualenv, `.demo/source-venv` (git-ignored), created on first use
+with `pip install airbyte-source-faker` (about a minute) and reused afterwards.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import random
+import re
+import sys
+from collections import Counter
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+from integration_tests.s3_server import MotoServer
+
+pytestmark = pytest.mark.slow
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+COUNT = 300  # users and purchases; products are always 100
+RECORDS_PER_SLICE = 50  # a state every 50 records: 13 states for 700 records
+SAMPLE_SIZE = 25
+
+
+def _load_demo() -> ModuleType:
+    path = REPO_ROOT / "demo" / "run_demo.py"
+    spec = importlib.util.spec_from_file_location("run_demo", path)
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules.setdefault("run_demo", module)
+    spec.loader.exec_module(module)
+    return module
+
+
+run_demo = _load_demo()
+
+
+@pytest.fixture(scope="module")
+def source_faker() -> Path:
+    """The `source-faker` script of `.demo/source-venv` (installed on first use)."""
+    script: Path = run_demo.ensure_source_venv()
+    return script
+
+
+@pytest.fixture
+def synced(s3: MotoServer, bucket: str, source_faker: Path, tmp_path: Path) -> Any:
+    return run_demo.sync_faker_into_s3(
+        s3.endpoint,
+        bucket,
+        COUNT,
+        tmp_path,
+        records_per_slice=RECORDS_PER_SLICE,
+        source=source_faker,
+    )
+
+
+def _source_records(report: Any) -> dict[str, list[dict[str, Any]]]:
+    records: dict[str, list[dict[str, Any]]] = report.source_records
+    return records
+
+
+def test_every_record_and_state_of_a_real_source_arrives(
+    synced: Any, s3: MotoServer, bucket: str
+) -> None:
+    report = synced
+    run = report.run
+    assert run.source_exit == 0, run.source_stderr[-3000:]
+    assert run.destination_exit == 0, (
+        run.destination_stderr[-3000:] + json.dumps(run.emitted)[-3000:]
+    )
+
+    # The source really produced the configured amount of data, in every stream it offers.
+    source_records = _source_records(report)
+    assert set(source_records) == {"users", "purchases", "products"}
+    assert len(source_records["users"]) == COUNT
+    assert len(source_records["products"]) == 100
+    assert len(source_records["purchases"]) > 0
+
+    # Objects: only the demo's layout, no leftover multipart uploads.
+    pattern = re.compile(r"faker/(users|purchases|products)/\d{4}_\d{2}_\d{2}_\d{13}_0\.jsonl")
+    assert report.objects, "nothing was written"
+    assert all(pattern.fullmatch(key) for key in report.objects), list(report.objects)
+    assert s3.list_keys(bucket) == list(report.objects)
+    assert s3.list_multipart_uploads(bucket) == []
+
+    # Records: the same count per stream, and the same multiset of `data` objects.
+    for stream, records in source_records.items():
+        lines = report.s3_lines[stream]
+        assert len(lines) == len(records), stream
+        canonical = run_demo._canonical
+        assert Counter(canonical(line["data"]) for line in lines) == Counter(
+            canonical(record["data"]) for record in records
+        ), stream
+
+    # A sample compared field by field through the primary key, with the record's metadata.
+    rng = random.Random(7)
+    for stream, records in source_records.items():
+        by_id = {line["data"]["id"]: line for line in report.s3_lines[stream]}
+        assert len(by_id) == len(records), f"{stream}: duplicate ids in S3"
+        for record in [records[0], records[-1], *rng.sample(records, SAMPLE_SIZE)]:
+            stored = by_id[record["data"]["id"]]
+            assert stored["data"] == record["data"]
+            metadata = stored["_tarsal_metadata"]
+            assert metadata["_tarsal_emitted_at"] == str(record["emitted_at"])
+            assert re.fullmatch(r"[0-9a-f-]{36}", metadata["_tarsal_ab_id"])
+    ab_ids = [
+        line["_tarsal_metadata"]["_tarsal_ab_id"]
+        for lines in report.s3_lines.values()
+        for line in lines
+    ]
+    assert len(set(ab_ids)) == len(ab_ids)
+
+    # States: every one came back, in order, unchanged but for destinationStats.
+    assert len(report.source_states) >= 2 * COUNT // RECORDS_PER_SLICE
+    assert len(report.destination_states) == len(report.source_states)
+    for sent, returned in zip(report.source_states, report.destination_states, strict=True):
+        assert run_demo.without_destination_stats(returned) == sent
+        assert returned.get("sourceStats") == sent.get("sourceStats")
+    counts = [state["destinationStats"]["recordCount"] for state in report.destination_states]
+    assert counts == [float(n) for n in report.records_before_state]
+    assert sum(counts) == sum(len(records) for records in source_records.values())
+
+    # The destination printed protocol messages only, and no error.
+    assert not [m for m in run.emitted if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]
+    assert report.problems == []
