@@ -3,6 +3,7 @@ and rejects records of streams the catalog does not name."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,8 @@ from destination_s3.config import ConnectorConfig
 from destination_s3.encoders import LineEncoder, encoder_for, root_level_properties
 from destination_s3.keys import generation_markers_prefix, stream_directory
 from destination_s3.writer import StreamTarget, StreamWriter
+
+logger = logging.getLogger("airbyte")
 
 StreamKey = tuple[str | None, str]  # (namespace, name)
 
@@ -30,9 +33,18 @@ def configured_streams(
         stream = entry["stream"]
         name = stream["name"]
         namespace = stream.get("namespace") or None
+        sync_mode = entry.get("destination_sync_mode", "append")
+        if sync_mode not in ("append", "overwrite"):
+            # PyAirbyte asks for append_dedup by default; files cannot be deduplicated in place.
+            logger.warning(
+                "Stream %s: destination_sync_mode %r is not supported by a file destination; "
+                "its records are appended without deduplication.",
+                name,
+                sync_mode,
+            )
         generation_id = entry.get("generation_id")
         minimum_generation_id = entry.get("minimum_generation_id")
-        truncate = entry.get("destination_sync_mode") == "overwrite" or (
+        truncate = sync_mode == "overwrite" or (
             bool(minimum_generation_id) and minimum_generation_id == generation_id
         )
         header, encode = encoder_for(
