@@ -10,9 +10,10 @@ MAIN_REQUIREMENTS = [
     "smart-open[s3]>=9.0,<10",
     "jsonschema>=4.17",
     # msgspec decodes the message envelope while keeping `data` as raw JSON bytes: the hot path
-    # never builds a Python dict for JSONL or unflattened CSV records.
+    # never builds a Python dict for JSONL or unflattened CSV records. Where root-level CSV
+    # flattening must parse `data`, it keeps integers beyond 64 bits exact (orjson does not).
     "msgspec>=0.19",
-    # orjson parses `data` where root-level CSV flattening needs its fields (fastest dict parser).
+    # orjson reads the catalog and serves the CDK's in-process write interface (the CDK uses it too).
     "orjson>=3.9",
 ]
 

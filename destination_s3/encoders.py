@@ -8,11 +8,12 @@ JSONL and unflattened CSV never parse `data`: the source's JSON bytes are copied
 from __future__ import annotations
 
 import csv
+import json
 import os
 from collections.abc import Callable, Sequence
 from typing import Any
 
-import orjson
+import msgspec
 
 from destination_s3.config import OutputFormat
 
@@ -46,6 +47,26 @@ def encode_csv_no_flattening(ab_id: bytes, emitted_at: bytes, data: bytes) -> by
     )
 
 
+# msgspec rather than orjson here: it keeps integers beyond 64 bits exact (orjson turns them into
+# floats), and it is as fast.
+_parse_object = msgspec.json.Decoder(dict[str, Any]).decode
+_encode_json = msgspec.json.Encoder().encode
+
+
+def _json_text(value: Any) -> str:
+    return _encode_json(value).decode()
+
+
+def _parse_record(data: bytes) -> dict[str, Any]:
+    try:
+        return _parse_object(data)
+    except msgspec.ValidationError:
+        # Valid JSON that msgspec will not hold in memory (a number beyond the float range):
+        # the standard library reads it (as infinity) instead of failing the sync.
+        parsed: dict[str, Any] = json.loads(data)
+        return parsed
+
+
 class _LineSink:
     """The file object csv.writer writes one row into."""
 
@@ -68,7 +89,7 @@ def _cell(value: Any) -> str:
     if value is False:
         return "false"
     # Numbers, objects and arrays as JSON text: 1e100 stays 1e100, nested values stay parseable.
-    return orjson.dumps(value).decode()
+    return _json_text(value)
 
 
 class RootLevelCsvEncoder:
@@ -91,11 +112,11 @@ class RootLevelCsvEncoder:
         return self._sink.line.encode()
 
     def __call__(self, ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
-        record = orjson.loads(data)
+        record = _parse_record(data)
         row = [ab_id.decode(), emitted_at.decode()]
         row.extend([_cell(record.get(name)) for name in self.columns])
         extra = {name: value for name, value in record.items() if name not in self._declared}
-        row.append(orjson.dumps(extra).decode() if extra else "")
+        row.append(_json_text(extra) if extra else "")
         self._writer.writerow(row)
         return self._sink.line.encode()
 

@@ -5,7 +5,8 @@ The namespace segment exists only when the stream has a namespace; the date and 
 milliseconds are the UTC time the object was opened; `0` is the partition id.
 
 Names become key segments by percent-encoding only what could move a key out of its directory or
-confuse a reader: `%`, `/`, `\\`, control characters, and segments made only of dots (`.`, `..`).
+confuse a reader: `%`, `/`, `\\`, control characters (C0, DEL and C1), and segments made only of
+dots (`.`, `..`); an empty name becomes `%EMPTY`.
 Everything else stays as it is (spaces, unicode). The mapping is one-to-one: two different stream
 names never share a directory, so overwriting `a/b` can never delete the files of `a%2Fb`'s
 neighbour `a_b`.
@@ -23,16 +24,22 @@ PARTITION_ID = 0
 GENERATIONS_FOLDER = "_tarsal_generations"
 
 
+# Never produced by escaping (an escaped `%` is always followed by two hex digits).
+EMPTY_NAME_SEGMENT = "%EMPTY"
+
+
 def _escape_char(char: str) -> str:
-    if char in "%/\\" or ord(char) < 0x20 or ord(char) == 0x7F:
+    if char in "%/\\" or ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
         return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
     return char
 
 
 def safe_segment(name: str) -> str:
     """A name made safe to stand as one key segment (see the module docstring)."""
-    if name == "" or set(name) == {"."}:
-        return "%2E" * len(name) if name else "%00"
+    if not name:
+        return EMPTY_NAME_SEGMENT
+    if set(name) == {"."}:
+        return "%2E" * len(name)
     return "".join(_escape_char(char) for char in name)
 
 

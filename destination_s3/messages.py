@@ -47,8 +47,10 @@ def decode(line: bytes, line_number: int) -> Envelope:
     elif kind == "STATE":
         if not envelope.state or bytes(envelope.state) == b"null":
             raise InputError(line_number, "STATE message without a `state` field", line)
+        if bytes(envelope.state)[:1] != b"{":
+            raise InputError(line_number, "STATE `state` is not a JSON object", line)
     elif kind not in KNOWN_TYPES:
-        raise InputError(line_number, f"unexpected message type {kind!r}", line)
+        raise InputError(line_number, f"unexpected message type {kind[:40]!r}", line)
     return envelope
 
 

@@ -29,8 +29,8 @@ class LineBatches:
         self._thread.start()
 
     def _pump(self) -> None:
-        read = self._reader()
         try:
+            read = self._reader()
             while True:
                 chunk = read(CHUNK_SIZE)
                 if not chunk:
@@ -47,7 +47,8 @@ class LineBatches:
         try:
             fd = self._stream.fileno()
         except (AttributeError, OSError, ValueError):
-            return getattr(self._stream, "read1", self._stream.read)
+            read1 = getattr(self._stream, "read1", None)
+            return read1 if read1 is not None else self._stream.read
         return lambda size: os.read(fd, size)
 
     def __iter__(self) -> Iterator[list[bytes]]:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import CancelledError, Future, ThreadPoolExecutor
 
 
 class ByteBudget:
@@ -59,7 +59,7 @@ class UploadPool:
             self._unfinished += 1
 
         def finished(done: Future[None]) -> None:
-            error = done.exception()
+            error = CancelledError() if done.cancelled() else done.exception()
             with self._idle:
                 if error is not None and self.failure is None:
                     self.failure = error
@@ -105,7 +105,7 @@ class Lane:
         self._tail = result
 
         def forward(done: Future[None]) -> None:
-            error = done.exception()
+            error = CancelledError() if done.cancelled() else done.exception()
             if error is not None:
                 result.set_exception(error)
             else:
@@ -120,7 +120,7 @@ class Lane:
         self._pool.budget.reserve(size)
 
         def start(done: Future[None]) -> None:
-            error = done.exception()
+            error = CancelledError() if done.cancelled() else done.exception()
             if error is not None:
                 self._pool.budget.give_back(size)
                 result.set_exception(error)

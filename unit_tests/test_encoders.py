@@ -1,0 +1,361 @@
+"""Encoders: every line parses back, with its standard parser, to exactly what came in."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import uuid
+from typing import Any
+
+import pytest
+
+from destination_s3.config import OutputFormat
+from destination_s3.encoders import (
+    RecordIds,
+    RootLevelCsvEncoder,
+    encode_csv_no_flattening,
+    encode_jsonl,
+    encoder_for,
+    root_level_properties,
+)
+
+AB_ID = "4f1c2e9a-8b7d-4c3e-9f10-2a3b4c5d6e7f"
+EMITTED_AT = "1700000000123"
+
+JOHN_DOE = {"user_id": 123, "name": {"first": "John", "last": "Doe"}}
+JOHN_DOE_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "user_id": {"type": "integer"},
+        "name": {"type": "object", "properties": {"first": {}, "last": {}}},
+    },
+}
+
+TRICKY_DATA: list[dict[str, Any]] = [
+    JOHN_DOE,
+    {},
+    {"quote": 'say "hi"', "double": '""', "lone": '"'},
+    {"comma": "a,b,c", "semicolon": "a;b"},
+    {"newline": "line1\nline2", "crlf": "a\r\nb", "cr": "a\rb", "tab": "a\tb"},
+    {"unicode": "café 用户 🚀 Ünïcödé", "é": "key too"},
+    {"backslash": "C:\\path\\", "escaped_quote": '\\"'},
+    {"nested": {"list": [1, "two", None, True, {"x": [[]]}]}, "empty": {"a": {}}},
+    {"numbers": [0, -1, 1.5, 1e100, 2**70]},
+    {"csv_like": '"a","b"\r\n"c"'},
+]
+
+
+def _raw(data: dict[str, Any], *, ascii_only: bool = False) -> bytes:
+    return json.dumps(data, ensure_ascii=ascii_only).encode()
+
+
+def _csv_rows(text: bytes) -> list[list[str]]:
+    return list(csv.reader(io.StringIO(text.decode("utf-8"), newline="")))
+
+
+# --- JSONL ---------------------------------------------------------------------------------
+
+
+def test_jsonl_golden_line_for_john_doe() -> None:
+    data = b'{"user_id":123,"name":{"first":"John","last":"Doe"}}'
+    line = encode_jsonl(AB_ID.encode(), EMITTED_AT.encode(), data)
+    assert line == (
+        b'{"_tarsal_metadata":{"_tarsal_ab_id":"' + AB_ID.encode() + b'",'
+        b'"_tarsal_emitted_at":"1700000000123"},'
+        b'"data":{"user_id":123,"name":{"first":"John","last":"Doe"}}}\n'
+    )
+
+
+@pytest.mark.parametrize("data", TRICKY_DATA)
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_jsonl_line_parses_back_to_metadata_and_data(
+    data: dict[str, Any], ascii_only: bool
+) -> None:
+    line = encode_jsonl(AB_ID.encode(), EMITTED_AT.encode(), _raw(data, ascii_only=ascii_only))
+    assert line.endswith(b"\n")
+    assert line.count(b"\n") == 1
+    parsed = json.loads(line)
+    assert list(parsed) == ["_tarsal_metadata", "data"]
+    assert parsed == {
+        "_tarsal_metadata": {"_tarsal_ab_id": AB_ID, "_tarsal_emitted_at": EMITTED_AT},
+        "data": data,
+    }
+    # The emitted-at time is a string, not a number.
+    assert isinstance(parsed["_tarsal_metadata"]["_tarsal_emitted_at"], str)
+
+
+def test_jsonl_copies_the_source_bytes_of_data_unchanged() -> None:
+    data = b'{"big": 123456789012345678901234567890, "f": 1.0, "e": 1E+2, "u": "\\u00e9"}'
+    line = encode_jsonl(AB_ID.encode(), EMITTED_AT.encode(), data)
+    assert data in line
+    parsed = json.loads(line, parse_float=str)
+    assert parsed["data"] == {
+        "big": 123456789012345678901234567890,
+        "f": "1.0",
+        "e": "1E+2",
+        "u": "é",
+    }
+
+
+# --- CSV without flattening ----------------------------------------------------------------
+
+
+def test_csv_no_flattening_header_and_golden_row() -> None:
+    header, encode = encoder_for(OutputFormat.CSV_NO_FLATTENING, ["ignored"])
+    assert header == b"_tarsal_metadata,data\r\n"
+    row = encode(AB_ID.encode(), EMITTED_AT.encode(), b'{"user_id":123,"name":{"first":"John"}}')
+    assert row == (
+        b'"{""_tarsal_ab_id"":""'
+        + AB_ID.encode()
+        + b'"",""_tarsal_emitted_at"":""1700000000123""}",'
+        b'"{""user_id"":123,""name"":{""first"":""John""}}"\r\n'
+    )
+
+
+@pytest.mark.parametrize("data", TRICKY_DATA)
+@pytest.mark.parametrize("ascii_only", [False, True])
+def test_csv_no_flattening_row_parses_back(data: dict[str, Any], ascii_only: bool) -> None:
+    header, _ = encoder_for(OutputFormat.CSV_NO_FLATTENING, [])
+    row = encode_csv_no_flattening(
+        AB_ID.encode(), EMITTED_AT.encode(), _raw(data, ascii_only=ascii_only)
+    )
+    assert row.endswith(b"\r\n")
+    rows = _csv_rows(header + row)
+    assert rows[0] == ["_tarsal_metadata", "data"]
+    assert len(rows) == 2
+    metadata, data_text = rows[1]
+    assert json.loads(metadata) == {"_tarsal_ab_id": AB_ID, "_tarsal_emitted_at": EMITTED_AT}
+    assert json.loads(data_text) == data
+
+
+def test_csv_no_flattening_many_rows_in_one_file_stay_separate() -> None:
+    header, encode = encoder_for(OutputFormat.CSV_NO_FLATTENING, [])
+    body = header + b"".join(
+        encode(f"id-{index}".encode(), EMITTED_AT.encode(), _raw(data))
+        for index, data in enumerate(TRICKY_DATA)
+    )
+    rows = _csv_rows(body)[1:]
+    assert [json.loads(data_text) for _, data_text in rows] == TRICKY_DATA
+    assert [json.loads(meta)["_tarsal_ab_id"] for meta, _ in rows] == [
+        f"id-{index}" for index in range(len(TRICKY_DATA))
+    ]
+
+
+# --- CSV with root-level flattening --------------------------------------------------------
+
+
+def _root_level(schema_properties: list[str], data: dict[str, Any]) -> dict[str, str]:
+    encoder = RootLevelCsvEncoder(schema_properties)
+    rows = _csv_rows(encoder.header() + encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(data)))
+    assert len(rows) == 2
+    assert len(rows[0]) == len(rows[1])
+    return dict(zip(rows[0], rows[1], strict=True))
+
+
+def test_root_level_header_follows_schema_order() -> None:
+    encoder = RootLevelCsvEncoder(["zeta", "alpha", "mid", "alpha"])
+    assert encoder.header() == (
+        b"_tarsal_ab_id,_tarsal_emitted_at,zeta,alpha,mid,_tarsal_additional_properties\r\n"
+    )
+
+
+def test_root_level_header_quotes_awkward_column_names() -> None:
+    encoder = RootLevelCsvEncoder(["a,b", 'q"x', "é"])
+    assert _csv_rows(encoder.header())[0] == [
+        "_tarsal_ab_id",
+        "_tarsal_emitted_at",
+        "a,b",
+        'q"x',
+        "é",
+        "_tarsal_additional_properties",
+    ]
+
+
+def test_root_level_john_doe() -> None:
+    encoder = RootLevelCsvEncoder(root_level_properties(JOHN_DOE_SCHEMA))
+    row = encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(JOHN_DOE))
+    assert row == (
+        AB_ID.encode() + b',1700000000123,123,"{""first"":""John"",""last"":""Doe""}",\r\n'
+    )
+
+
+def test_root_level_values() -> None:
+    schema = ["s", "i", "f", "big_f", "neg", "t", "f2", "null", "missing", "obj", "arr", "empty"]
+    data = {
+        "s": 'a "quoted", comma\nand newline é',
+        "i": 42,
+        "f": 1.5,
+        "big_f": 1e100,
+        "neg": -7,
+        "t": True,
+        "f2": False,
+        "null": None,
+        "obj": {"k": [1, {"n": None}]},
+        "arr": [1, "x", None],
+        "empty": "",
+    }
+    row = _root_level(schema, data)
+    assert row["_tarsal_ab_id"] == AB_ID
+    assert row["_tarsal_emitted_at"] == EMITTED_AT
+    assert row["s"] == data["s"]
+    assert row["i"] == "42"
+    assert row["f"] == "1.5"
+    assert json.loads(row["big_f"]) == 1e100
+    assert row["neg"] == "-7"
+    assert row["t"] == "true"
+    assert row["f2"] == "false"
+    assert row["null"] == ""
+    assert row["missing"] == ""
+    assert json.loads(row["obj"]) == data["obj"]
+    assert json.loads(row["arr"]) == data["arr"]
+    assert row["empty"] == ""
+    assert row["_tarsal_additional_properties"] == ""
+
+
+def test_root_level_numbers_are_json_numbers() -> None:
+    row = _root_level(["a", "b", "c", "d"], {"a": 0, "b": 1.0, "c": 0.1, "d": -2.5e-8})
+    assert [json.loads(row[name]) for name in "abcd"] == [0, 1.0, 0.1, -2.5e-8]
+
+
+def test_root_level_keeps_integers_beyond_64_bits_exact() -> None:
+    """A NUMERIC(38) id must reach the CSV with every digit, as it does in JSONL, both in its own
+    column and inside `_tarsal_additional_properties`."""
+    big = 123456789012345678901234567890
+    row = _root_level(["id", "u64_plus_one"], {"id": big, "u64_plus_one": 2**64, "extra": big})
+    assert (row["id"], row["u64_plus_one"], row["_tarsal_additional_properties"]) == (
+        "123456789012345678901234567890",
+        "18446744073709551616",
+        '{"extra":123456789012345678901234567890}',
+    )
+
+
+def test_root_level_undeclared_fields_go_to_additional_properties() -> None:
+    data = {"declared": 1, "extra": {"deep": [1, 2]}, "other": "x,y", "flag": False}
+    row = _root_level(["declared"], data)
+    assert row["declared"] == "1"
+    assert json.loads(row["_tarsal_additional_properties"]) == {
+        "extra": {"deep": [1, 2]},
+        "other": "x,y",
+        "flag": False,
+    }
+
+
+def test_root_level_schema_property_named_like_a_metadata_column_is_undeclared() -> None:
+    schema = ["_tarsal_ab_id", "name", "_tarsal_emitted_at", "_tarsal_additional_properties"]
+    encoder = RootLevelCsvEncoder(schema)
+    assert encoder.columns == ["name"]
+    header = _csv_rows(encoder.header())[0]
+    assert header == [
+        "_tarsal_ab_id",
+        "_tarsal_emitted_at",
+        "name",
+        "_tarsal_additional_properties",
+    ]
+    assert len(set(header)) == len(header)
+    data = {
+        "_tarsal_ab_id": "from-source",
+        "name": "n",
+        "_tarsal_emitted_at": 5,
+        "_tarsal_additional_properties": {"a": 1},
+    }
+    row = _root_level(schema, data)
+    assert row["_tarsal_ab_id"] == AB_ID
+    assert row["_tarsal_emitted_at"] == EMITTED_AT
+    assert row["name"] == "n"
+    assert json.loads(row["_tarsal_additional_properties"]) == {
+        "_tarsal_ab_id": "from-source",
+        "_tarsal_emitted_at": 5,
+        "_tarsal_additional_properties": {"a": 1},
+    }
+
+
+def test_root_level_rows_in_one_file_parse_back() -> None:
+    encoder = RootLevelCsvEncoder(["quote", "newline", "unicode"])
+    body = encoder.header() + b"".join(
+        encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(data)) for data in TRICKY_DATA
+    )
+    rows = _csv_rows(body)
+    assert len(rows) == 1 + len(TRICKY_DATA)
+    for data, values in zip(TRICKY_DATA, rows[1:], strict=True):
+        row = dict(zip(rows[0], values, strict=True))
+        for name in ("quote", "newline", "unicode"):
+            assert row[name] == data.get(name, "")
+        extra = {k: v for k, v in data.items() if k not in ("quote", "newline", "unicode")}
+        got = row["_tarsal_additional_properties"]
+        assert (json.loads(got) if got else {}) == extra
+
+
+def test_root_level_properties() -> None:
+    schema: dict[str, Any] = {"properties": {"b": {}, "a": {}, "c": {}}}
+    assert root_level_properties(schema) == ["b", "a", "c"]
+    assert root_level_properties({"type": "object"}) == []
+    assert root_level_properties({"properties": ["a"]}) == []
+    assert root_level_properties(None) == []
+    assert root_level_properties(True) == []
+
+
+# --- The seed example in every format ------------------------------------------------------
+
+
+@pytest.mark.parametrize("output_format", list(OutputFormat))
+def test_john_doe_in_every_format(output_format: OutputFormat) -> None:
+    header, encode = encoder_for(output_format, root_level_properties(JOHN_DOE_SCHEMA))
+    line = encode(AB_ID.encode(), EMITTED_AT.encode(), _raw(JOHN_DOE))
+    metadata = {"_tarsal_ab_id": AB_ID, "_tarsal_emitted_at": EMITTED_AT}
+    if output_format is OutputFormat.JSONL:
+        assert header == b""
+        assert json.loads(line) == {"_tarsal_metadata": metadata, "data": JOHN_DOE}
+    elif output_format is OutputFormat.CSV_NO_FLATTENING:
+        rows = _csv_rows(header + line)
+        assert rows[0] == ["_tarsal_metadata", "data"]
+        assert json.loads(rows[1][0]) == metadata
+        assert json.loads(rows[1][1]) == JOHN_DOE
+    else:
+        rows = _csv_rows(header + line)
+        assert rows == [
+            [
+                "_tarsal_ab_id",
+                "_tarsal_emitted_at",
+                "user_id",
+                "name",
+                "_tarsal_additional_properties",
+            ],
+            [AB_ID, EMITTED_AT, "123", '{"first":"John","last":"Doe"}', ""],
+        ]
+        assert json.loads(rows[1][3]) == JOHN_DOE["name"]
+
+
+def test_output_format_extension_and_content_type() -> None:
+    assert OutputFormat.JSONL.extension == "jsonl"
+    assert OutputFormat.CSV_NO_FLATTENING.extension == "csv"
+    assert OutputFormat.CSV_ROOT_LEVEL.extension == "csv"
+    assert OutputFormat.JSONL.content_type == "application/jsonl"
+    assert OutputFormat.CSV_ROOT_LEVEL.content_type == "text/csv; charset=utf-8"
+
+
+# --- Record ids ----------------------------------------------------------------------------
+
+
+def test_record_ids_are_unique_random_uuid4_across_batches() -> None:
+    ids = RecordIds()
+    drawn = [ids.next() for _ in range(3 * 4096 + 17)]
+    assert len(set(drawn)) == len(drawn)
+    for raw in drawn:
+        assert isinstance(raw, bytes)
+        text = raw.decode("ascii")
+        parsed = uuid.UUID(text)
+        assert parsed.version == 4
+        assert parsed.variant == uuid.RFC_4122
+        assert str(parsed) == text  # canonical, lowercase, hyphenated
+
+
+def test_record_ids_use_every_variant_digit() -> None:
+    ids = RecordIds()
+    variant_digits = {ids.next().decode()[19] for _ in range(4096)}
+    assert variant_digits == set("89ab")
+
+
+def test_two_record_id_sources_do_not_repeat_each_other() -> None:
+    first, second = RecordIds(), RecordIds()
+    assert not {first.next() for _ in range(5000)} & {second.next() for _ in range(5000)}

@@ -1,0 +1,243 @@
+"""Object keys: a table of cases at a frozen time, and the one-to-one name → segment mapping."""
+
+from __future__ import annotations
+
+import itertools
+import random
+import time
+import urllib.parse
+
+import pytest
+
+from destination_s3.keys import (
+    KeyAllocator,
+    generation_marker_key,
+    generation_markers_prefix,
+    object_key,
+    safe_segment,
+    stream_directory,
+)
+
+# Frozen instants (UTC) and their epoch milliseconds.
+LEAP_DAY_LAST_MS = 1709251199999  # 2024-02-29T23:59:59.999Z
+MARCH_FIRST_MS = 1709251200000  # 2024-03-01T00:00:00.000Z
+NOV_2023_MS = 1700000000123  # 2023-11-14T22:13:20.123Z
+Y2K_EVE_MS = 946684799999  # 1999-12-31T23:59:59.999Z
+Y2K_MS = 946684800000  # 2000-01-01T00:00:00.000Z
+
+
+@pytest.mark.parametrize(
+    ("bucket_path", "namespace", "prefix", "name", "expected"),
+    [
+        ("", None, "", "users", "users/"),
+        ("data/raw", None, "", "users", "data/raw/users/"),
+        ("data/raw", "public", "", "users", "data/raw/public/users/"),
+        ("", "public", "", "users", "public/users/"),
+        ("", None, "tarsal_", "users", "tarsal_users/"),
+        ("data", "public", "tarsal_", "users", "data/public/tarsal_users/"),
+        ("", "", "", "users", "users/"),  # an empty namespace is no namespace
+        ("", None, "", "a/b", "a%2Fb/"),
+        ("", "ns/evil", "", "t", "ns%2Fevil/t/"),
+        ("", None, "pre/", "x", "pre%2Fx/"),
+        ("p", "..", "", "..", "p/%2E%2E/%2E%2E/"),
+        ("p", ".", "", ".", "p/%2E/%2E/"),
+        ("", None, ".", ".", "%2E%2E/"),  # prefix + name is one segment
+        ("", None, "", "..\\..\\etc", "..%5C..%5Cetc/"),
+        ("", None, "", "100%", "100%25/"),
+        ("", None, "", "line\nbreak", "line%0Abreak/"),
+        ("", "espace é", "", "用户 🚀", "espace é/用户 🚀/"),
+    ],
+)
+def test_stream_directory(
+    bucket_path: str, namespace: str | None, prefix: str, name: str, expected: str
+) -> None:
+    assert stream_directory(bucket_path, namespace, prefix, name) == expected
+
+
+@pytest.mark.parametrize(
+    ("directory", "opened_at_ms", "extension", "expected"),
+    [
+        ("users/", 0, "jsonl", "users/1970_01_01_0_0.jsonl"),
+        ("users/", NOV_2023_MS, "jsonl", "users/2023_11_14_1700000000123_0.jsonl"),
+        ("a/b/", LEAP_DAY_LAST_MS, "csv", "a/b/2024_02_29_1709251199999_0.csv"),
+        ("a/b/", MARCH_FIRST_MS, "csv", "a/b/2024_03_01_1709251200000_0.csv"),
+        ("x/", Y2K_EVE_MS, "jsonl", "x/1999_12_31_946684799999_0.jsonl"),
+        ("x/", Y2K_MS, "jsonl", "x/2000_01_01_946684800000_0.jsonl"),
+    ],
+)
+def test_object_key(directory: str, opened_at_ms: int, extension: str, expected: str) -> None:
+    assert object_key(directory, opened_at_ms, extension) == expected
+
+
+@pytest.mark.parametrize("zone", ["Pacific/Kiritimati", "America/Los_Angeles", "UTC"])
+def test_object_key_date_is_utc_whatever_the_local_zone(
+    monkeypatch: pytest.MonkeyPatch, zone: str
+) -> None:
+    monkeypatch.setenv("TZ", zone)
+    time.tzset()
+    try:
+        # 23:59:59.999 UTC is already the next day in Kiritimati and still the day in LA.
+        assert object_key("s/", LEAP_DAY_LAST_MS, "jsonl") == "s/2024_02_29_1709251199999_0.jsonl"
+        assert object_key("s/", MARCH_FIRST_MS, "jsonl") == "s/2024_03_01_1709251200000_0.jsonl"
+    finally:
+        monkeypatch.undo()
+        time.tzset()
+
+
+def test_full_key_from_directory_and_allocator() -> None:
+    directory = stream_directory("data/raw", "public", "tarsal_", "users")
+    key = KeyAllocator().next_key(directory, NOV_2023_MS, "jsonl")
+    assert key == "data/raw/public/tarsal_users/2023_11_14_1700000000123_0.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("bucket_path", "namespace", "name", "expected"),
+    [
+        ("", None, "users", "_tarsal_generations/users/"),
+        ("data/raw", None, "users", "data/raw/_tarsal_generations/users/"),
+        ("data/raw", "public", "users", "data/raw/_tarsal_generations/public/users/"),
+        ("data", "..", "a/b", "data/_tarsal_generations/%2E%2E/a%2Fb/"),
+    ],
+)
+def test_generation_markers_prefix(
+    bucket_path: str, namespace: str | None, name: str, expected: str
+) -> None:
+    directory = stream_directory(bucket_path, namespace, "", name)
+    assert generation_markers_prefix(bucket_path, directory) == expected
+
+
+def test_generation_marker_key_names_the_generation_and_the_object() -> None:
+    directory = stream_directory("data/raw", "public", "", "users")
+    key = object_key(directory, NOV_2023_MS, "jsonl")
+    marker = generation_marker_key(generation_markers_prefix("data/raw", directory), 12, key)
+    assert marker == (
+        "data/raw/_tarsal_generations/public/users/12/2023_11_14_1700000000123_0.jsonl"
+    )
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        ("users", "users"),
+        ("a/b", "a%2Fb"),
+        ("/", "%2F"),
+        ("a\\b", "a%5Cb"),
+        ("100%", "100%25"),
+        ("%2F", "%252F"),  # a name that looks escaped stays distinct from the escaped one
+        ("a\nb", "a%0Ab"),
+        ("a\rb", "a%0Db"),
+        ("a\x00b", "a%00b"),
+        ("tab\t", "tab%09"),
+        ("del\x7f", "del%7F"),
+        ("\x1f", "%1F"),
+        (".", "%2E"),
+        ("..", "%2E%2E"),
+        ("...", "%2E%2E%2E"),
+        (".hidden", ".hidden"),
+        ("a..b", "a..b"),
+        ("../etc", "..%2Fetc"),
+        ("with space", "with space"),
+        (" ", " "),
+        ("café 用户 🚀", "café 用户 🚀"),
+        ("Ünïcödé", "Ünïcödé"),
+    ],
+)
+def test_safe_segment_table(name: str, expected: str) -> None:
+    assert safe_segment(name) == expected
+
+
+def test_safe_segment_of_empty_name_is_a_usable_segment() -> None:
+    segment = safe_segment("")
+    assert segment not in ("", ".", "..")
+    assert "/" not in segment
+
+
+_ALPHABET = ["a", "F", "E", "2", "0", ".", "/", "\\", "%", "\x00", "\n", "\x7f", " ", "é", "用"]
+
+
+def _generated_names() -> list[str]:
+    names = [
+        "".join(chars)
+        for length in range(1, 4)
+        for chars in itertools.product(_ALPHABET, repeat=length)
+    ]
+    rng = random.Random(20240229)
+    wide = [*_ALPHABET, "\t", "\r", "-", "_", "Z", "🚀", "\u2028", "\x1b"]
+    names += ["".join(rng.choices(wide, k=rng.randint(4, 24))) for _ in range(20_000)]
+    return names
+
+
+def _assert_safe(segment: str) -> None:
+    assert segment
+    assert segment not in (".", "..")
+    assert "/" not in segment
+    assert "\\" not in segment
+    assert not any(ord(char) < 0x20 or ord(char) == 0x7F for char in segment)
+
+
+def test_safe_segment_is_one_to_one_and_safe_over_generated_names() -> None:
+    names = set(_generated_names())
+    segments: dict[str, str] = {}
+    for name in names:
+        segment = safe_segment(name)
+        _assert_safe(segment)
+        assert segment not in segments, f"{name!r} and {segments[segment]!r} share {segment!r}"
+        segments[segment] = name
+        # Stronger than distinctness: percent-decoding gives the name back.
+        assert urllib.parse.unquote(segment) == name
+
+
+def test_safe_segment_empty_name_is_distinct_from_every_other_name() -> None:
+    """One-to-one includes the empty name: it must not share a directory with any other name."""
+    empty = safe_segment("")
+    for name in ["\x00", ".", "%", "%00", "0", *_ALPHABET]:
+        assert safe_segment(name) != empty, f"'' and {name!r} both map to {empty!r}"
+
+
+def test_directories_of_distinct_streams_are_distinct() -> None:
+    streams = [
+        (None, "a/b"),
+        ("a", "b"),
+        (None, "a%2Fb"),
+        (None, "a_b"),
+        ("a/b", "c"),
+        ("a", "b/c"),
+        (None, ".."),
+        (None, "%2E%2E"),
+        ("..", "x"),
+        (None, "x"),
+    ]
+    directories = [stream_directory("root", ns, "", name) for ns, name in streams]
+    assert len(set(directories)) == len(directories)
+    for directory in directories:
+        assert directory.startswith("root/")
+        segments = directory[len("root/") : -1].split("/")
+        assert all(segment not in ("", ".", "..") for segment in segments)
+
+
+def test_key_allocator_never_repeats_within_one_millisecond() -> None:
+    allocator = KeyAllocator()
+    keys = [allocator.next_key("s/", NOV_2023_MS, "jsonl") for _ in range(1000)]
+    assert len(set(keys)) == 1000
+    assert keys[0] == object_key("s/", NOV_2023_MS, "jsonl")
+    assert keys[1] == object_key("s/", NOV_2023_MS + 1, "jsonl")
+    assert keys[-1] == object_key("s/", NOV_2023_MS + 999, "jsonl")
+
+
+def test_key_allocator_keeps_one_clock_per_stream() -> None:
+    allocator = KeyAllocator()
+    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1000, "csv")
+    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1001, "csv")
+    # Another stream at the same millisecond is not pushed by the first stream's clock.
+    assert allocator.next_key("b/", 1000, "csv") == object_key("b/", 1000, "csv")
+    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1002, "csv")
+    assert allocator.next_key("b/", 1000, "csv") == object_key("b/", 1001, "csv")
+
+
+def test_key_allocator_follows_the_clock_and_survives_it_going_back() -> None:
+    allocator = KeyAllocator()
+    assert allocator.next_key("s/", 5000, "jsonl") == object_key("s/", 5000, "jsonl")
+    assert allocator.next_key("s/", 9000, "jsonl") == object_key("s/", 9000, "jsonl")
+    # The clock steps back: the key still moves forward.
+    assert allocator.next_key("s/", 100, "jsonl") == object_key("s/", 9001, "jsonl")
+    assert allocator.next_key("s/", 9500, "jsonl") == object_key("s/", 9500, "jsonl")

@@ -1,0 +1,140 @@
+"""LineBatches: whole lines, whatever the chunk boundaries, and a tick when the pipe is quiet."""
+
+from __future__ import annotations
+
+import io
+import os
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import BinaryIO, cast
+
+import pytest
+
+from destination_s3 import reader
+from destination_s3.reader import LineBatches
+
+
+class _Chunks:
+    """A stream whose reads return exactly the given pieces, in order."""
+
+    def __init__(self, pieces: Iterable[bytes], error: BaseException | None) -> None:
+        self._pieces: Iterator[bytes] = iter(pieces)
+        self._error = error
+
+    def read(self, size: int = -1) -> bytes:
+        return self.read1(size)
+
+    def read1(self, size: int = -1) -> bytes:
+        piece = next(self._pieces, None)
+        if piece is not None:
+            return piece
+        if self._error is not None:
+            raise self._error
+        return b""
+
+
+def chunks(pieces: Iterable[bytes], error: BaseException | None = None) -> BinaryIO:
+    return cast(BinaryIO, _Chunks(pieces, error))
+
+
+def _lines(batches: Iterable[list[bytes]], *, ticks: bool = False) -> list[bytes]:
+    lines = []
+    for batch in batches:
+        # In-memory input never leaves the reader idle for seconds: a tick there means it is stuck.
+        assert ticks or batch != [], "tick from a stream that had data"
+        lines += batch
+    return lines
+
+
+def _expected(text: bytes) -> list[bytes]:
+    if not text:
+        return []
+    lines = text.split(b"\n")
+    return lines[:-1] if text.endswith(b"\n") else lines
+
+
+def test_lines_split_across_chunk_boundaries() -> None:
+    pieces = [b"ab", b"c\nde", b"f\n", b"\n", b"gh", b"i", b"\nj"]
+    assert _lines(LineBatches(chunks(pieces), tick_seconds=5)) == [
+        b"abc",
+        b"def",
+        b"",
+        b"ghi",
+        b"j",
+    ]
+
+
+@pytest.mark.parametrize(
+    "text", [b"one\ntwo\n\nthree\n", b"a\nbb\nccc", b"\n\n", b"x", b"\nlead", b"long line here\n"]
+)
+def test_every_split_of_the_input_gives_the_same_lines(text: bytes) -> None:
+    for first in range(len(text) + 1):
+        for second in range(first, len(text) + 1):
+            pieces = [piece for piece in (text[:first], text[first:second], text[second:]) if piece]
+            assert _lines(LineBatches(chunks(pieces), tick_seconds=5)) == _expected(text), pieces
+
+
+def test_small_real_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(reader, "CHUNK_SIZE", 7)
+    lines = [f"line {index} ".encode() * (index % 5) for index in range(300)]
+    text = b"\n".join(lines) + b"\n"
+    assert _lines(LineBatches(io.BytesIO(text), tick_seconds=5)) == lines
+
+
+def test_a_line_larger_than_the_chunk_size() -> None:
+    huge = b"x" * (5 * reader.CHUNK_SIZE + 123)
+    other = b"y" * (3 * reader.CHUNK_SIZE)
+    text = b"first\n" + huge + b"\nshort\n" + other
+    assert _lines(LineBatches(io.BytesIO(text), tick_seconds=5)) == [
+        b"first",
+        huge,
+        b"short",
+        other,
+    ]
+
+
+def test_a_line_larger_than_the_chunk_size_from_a_real_file(tmp_path: Path) -> None:
+    huge = b"z" * (4 * reader.CHUNK_SIZE + 7)
+    path = tmp_path / "input.jsonl"
+    path.write_bytes(b"a\n" + huge + b"\nb\n" + huge)
+    with path.open("rb") as stream:
+        assert _lines(LineBatches(stream, tick_seconds=5)) == [b"a", huge, b"b", huge]
+
+
+def test_last_line_without_newline() -> None:
+    assert _lines(LineBatches(io.BytesIO(b"a\nb\nlast"), tick_seconds=5)) == [b"a", b"b", b"last"]
+
+
+def test_empty_input_gives_no_lines() -> None:
+    assert list(LineBatches(io.BytesIO(b""), tick_seconds=5)) == []
+
+
+def test_a_lone_newline_is_one_empty_line() -> None:
+    assert _lines(LineBatches(io.BytesIO(b"\n"), tick_seconds=5)) == [b""]
+
+
+def test_carriage_returns_stay_in_the_line() -> None:
+    assert _lines(LineBatches(io.BytesIO(b"a\r\nb\r\n"), tick_seconds=5)) == [b"a\r", b"b\r"]
+
+
+def test_read_error_reaches_the_consumer_after_the_lines_before_it() -> None:
+    batches = iter(LineBatches(chunks([b"a\nb\n"], error=OSError("pipe broke")), tick_seconds=5))
+    assert next(batches) == [b"a", b"b"]
+    with pytest.raises(OSError, match="pipe broke"):
+        next(batches)
+
+
+def test_tick_when_the_pipe_is_quiet_then_lines() -> None:
+    read_fd, write_fd = os.pipe()
+    with os.fdopen(read_fd, "rb") as pipe:
+        batches = iter(LineBatches(pipe, tick_seconds=0.05))
+        try:
+            # Nothing was written: the only thing the reader can hand over is a tick.
+            assert next(batches) == []
+            assert next(batches) == []
+            os.write(write_fd, b'{"a":1}\n{"b":')
+            os.write(write_fd, b"2}\nlast")
+        finally:
+            os.close(write_fd)
+        rest = list(batches)
+    assert _lines(rest, ticks=True) == [b'{"a":1}', b'{"b":2}', b"last"]
