@@ -1,0 +1,99 @@
+"""The upper bound: boto3 alone uploading the bytes a run produced, as the connector would.
+
+The objects of a finished run (saved to disk while they were counted) are read into memory
+first, so neither disk nor generation is timed. Then, against an empty bucket on the same moto
+server, every object is uploaded again under its own key: objects larger than a part as multipart
+uploads in parts of the connector's part size, smaller ones with one PutObject, all parts of all
+objects on one pool of as many threads as the connector's upload workers.
+"""
+
+from __future__ import annotations
+
+import time
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from benchmarks.s3server import s3_client
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+
+@dataclass(frozen=True)
+class BoundMeasure:
+    objects: int
+    parts: int
+    bytes: int
+    wall_seconds: float
+
+
+@dataclass
+class _Upload:
+    key: str
+    upload_id: str | None  # None: a single PutObject
+    parts: list[Future[str]]
+
+
+def _start_upload(
+    client: S3Client, bucket: str, key: str, body: bytes, part_size: int, pool: ThreadPoolExecutor
+) -> _Upload:
+    """Queue one object's requests on `pool`."""
+    if len(body) <= part_size:
+
+        def put() -> str:
+            return str(client.put_object(Bucket=bucket, Key=key, Body=body)["ETag"])
+
+        return _Upload(key, None, [pool.submit(put)])
+    upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
+    view = memoryview(body)
+
+    def part(number: int, start: int) -> str:
+        chunk = view[start : start + part_size].tobytes()
+        answer = client.upload_part(
+            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+        )
+        return str(answer["ETag"])
+
+    # The last part may be small; S3 only requires the others to be at least 5 MiB.
+    offsets = range(0, len(body), part_size)
+    return _Upload(
+        key,
+        upload_id,
+        [pool.submit(part, number, start) for number, start in enumerate(offsets, start=1)],
+    )
+
+
+def measure_upload_bound(
+    endpoint: str, bucket: str, objects: list[tuple[str, Path]], part_size: int, workers: int
+) -> BoundMeasure:
+    """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
+    bodies = [(key, path.read_bytes()) for key, path in objects]
+    client = s3_client(endpoint, max_pool_connections=max(16, workers * 2))
+    started = time.perf_counter()
+    parts = 0
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bound") as pool:
+        uploads = [
+            _start_upload(client, bucket, key, body, part_size, pool) for key, body in bodies
+        ]
+        # Objects complete in order, each as soon as its own parts are in.
+        for upload in uploads:
+            etags = [part.result() for part in upload.parts]
+            parts += len(etags)
+            if upload.upload_id is not None:
+                client.complete_multipart_upload(
+                    Bucket=bucket,
+                    Key=upload.key,
+                    UploadId=upload.upload_id,
+                    MultipartUpload={
+                        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
+                    },
+                )
+    wall = time.perf_counter() - started
+    return BoundMeasure(
+        objects=len(bodies),
+        parts=parts,
+        bytes=sum(len(body) for _key, body in bodies),
+        wall_seconds=wall,
+    )
