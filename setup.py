@@ -13,7 +13,7 @@ MAIN_REQUIREMENTS = [
     # never builds a Python dict for JSONL or unflattened CSV records. Where root-level CSV
     # flattening must parse `data`, it keeps integers beyond 64 bits exact (orjson does not).
     "msgspec>=0.19",
-    # orjson reads the catalog and serves the CDK's in-process write interface (the CDK uses it too).
+    # orjson reads the catalog and serves the CDK's in-process write interface (as in the CDK).
     "orjson>=3.9",
 ]
 

@@ -7,10 +7,8 @@ JSONL and unflattened CSV never parse `data`: the source's JSON bytes are copied
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -47,49 +45,31 @@ def encode_csv_no_flattening(ab_id: bytes, emitted_at: bytes, data: bytes) -> by
     )
 
 
-# msgspec rather than orjson here: it keeps integers beyond 64 bits exact (orjson turns them into
-# floats), and it is as fast.
-_parse_object = msgspec.json.Decoder(dict[str, Any]).decode
-_encode_json = msgspec.json.Encoder().encode
+# Root-level flattening reads only the top level of `data`: each value stays the source's own
+# JSON text (msgspec.Raw), so nested objects are never built and numbers keep their exact digits.
+_parse_top_level = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_parse_string = msgspec.json.Decoder(str).decode
+_encode_key = msgspec.json.Encoder().encode
 
 
-def _json_text(value: Any) -> str:
-    return _encode_json(value).decode()
+def _csv_field(text: bytes) -> bytes:
+    """RFC 4180: quote a field that holds a quote, a comma or a line break; double its quotes."""
+    if b'"' in text or b"," in text or b"\n" in text or b"\r" in text:
+        return b'"' + text.replace(b'"', b'""') + b'"'
+    return text
 
 
-def _parse_record(data: bytes) -> dict[str, Any]:
-    try:
-        return _parse_object(data)
-    except msgspec.ValidationError:
-        # Valid JSON that msgspec will not hold in memory (a number beyond the float range):
-        # the standard library reads it (as infinity) instead of failing the sync.
-        parsed: dict[str, Any] = json.loads(data)
-        return parsed
-
-
-class _LineSink:
-    """The file object csv.writer writes one row into."""
-
-    __slots__ = ("line",)
-
-    def __init__(self) -> None:
-        self.line = ""
-
-    def write(self, text: str) -> None:
-        self.line = text
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if isinstance(value, str):
-        return value
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    # Numbers, objects and arrays as JSON text: 1e100 stays 1e100, nested values stay parseable.
-    return _json_text(value)
+def _cell(raw: bytes) -> bytes:
+    """One root-level value as a CSV cell: strings unquoted, null empty, anything else (numbers,
+    booleans, objects, arrays) as the JSON text the source sent."""
+    first = raw[:1]
+    if first == b'"':
+        text = raw[1:-1] if b"\\" not in raw else _parse_string(raw).encode()
+    elif raw == b"null":
+        return b""
+    else:
+        text = raw
+    return _csv_field(text)
 
 
 class RootLevelCsvEncoder:
@@ -104,21 +84,28 @@ class RootLevelCsvEncoder:
         reserved = {AB_ID, EMITTED_AT, ADDITIONAL_PROPERTIES}
         self.columns = [name for name in dict.fromkeys(schema_properties) if name not in reserved]
         self._declared = frozenset(self.columns)
-        self._sink = _LineSink()
-        self._writer = csv.writer(self._sink, lineterminator="\r\n")
 
     def header(self) -> bytes:
-        self._writer.writerow([AB_ID, EMITTED_AT, *self.columns, ADDITIONAL_PROPERTIES])
-        return self._sink.line.encode()
+        names = [AB_ID, EMITTED_AT, *self.columns, ADDITIONAL_PROPERTIES]
+        return b",".join(_csv_field(name.encode()) for name in names) + b"\r\n"
 
     def __call__(self, ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
-        record = _parse_record(data)
-        row = [ab_id.decode(), emitted_at.decode()]
-        row.extend([_cell(record.get(name)) for name in self.columns])
-        extra = {name: value for name, value in record.items() if name not in self._declared}
-        row.append(_json_text(extra) if extra else "")
-        self._writer.writerow(row)
-        return self._sink.line.encode()
+        fields = _parse_top_level(data)
+        get = fields.get
+        cells = [ab_id, emitted_at]
+        for name in self.columns:
+            raw = get(name)
+            cells.append(b"" if raw is None else _cell(bytes(raw)))
+        if self._declared.issuperset(fields):
+            cells.append(b"\r\n")
+            return b",".join(cells)
+        extra = b",".join(
+            _encode_key(name) + b":" + bytes(raw)
+            for name, raw in fields.items()
+            if name not in self._declared
+        )
+        cells.append(_csv_field(b"{" + extra + b"}") + b"\r\n")
+        return b",".join(cells)
 
 
 _NO_FLATTENING_HEADER = f"{METADATA},data\r\n".encode()
@@ -143,31 +130,27 @@ def root_level_properties(json_schema: Any) -> list[str]:
     return []
 
 
-_UUID_BATCH = 4096
-_VARIANT = {digit: "89ab"[int(digit, 16) & 3] for digit in "0123456789abcdef"}
+# 65,536 four-digit hex suffixes, built once.
+_SUFFIXES = [b"%04x" % number for number in range(1 << 16)]
+_VARIANT = "89ab"
+
+
+def _uuid4_blocks() -> Iterator[bytes]:
+    while True:
+        h = os.urandom(14).hex()
+        # Version 4 and the RFC 4122 variant; the last four hex digits count within the block.
+        prefix = (
+            f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:28]}"
+        )
+        head = prefix.encode()
+        for suffix in _SUFFIXES:
+            yield head + suffix
 
 
 class RecordIds:
-    """Random (version 4) UUIDs as ASCII bytes, drawn from os.urandom in batches.
-
-    One urandom call per 4,096 ids instead of one uuid.uuid4() object per record.
-    """
+    """Version-4 UUIDs as ASCII bytes: 106 random bits per block of 65,536 ids and a counter in
+    the last four hex digits, so ids never repeat within a sync and cost one concatenation each
+    (uuid.uuid4() per record would cost more than the rest of the JSONL encoding)."""
 
     def __init__(self) -> None:
-        self._batch: list[bytes] = []
-
-    def next(self) -> bytes:
-        if not self._batch:
-            self._batch = self._make_batch()
-        return self._batch.pop()
-
-    @staticmethod
-    def _make_batch() -> list[bytes]:
-        digits = os.urandom(16 * _UUID_BATCH).hex()
-        batch = []
-        for start in range(0, len(digits), 32):
-            h = digits[start : start + 32]
-            batch.append(
-                f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[h[16]]}{h[17:20]}-{h[20:]}".encode()
-            )
-        return batch
+        self.next: Callable[[], bytes] = _uuid4_blocks().__next__

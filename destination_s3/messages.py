@@ -25,7 +25,7 @@ class Envelope(msgspec.Struct):
     state: msgspec.Raw = msgspec.field(default_factory=msgspec.Raw)
 
 
-_decoder = msgspec.json.Decoder(Envelope)
+ENVELOPE_DECODER = msgspec.json.Decoder(Envelope)
 
 KNOWN_TYPES = frozenset({"RECORD", "STATE", "TRACE", "LOG", "CONTROL"})
 
@@ -33,7 +33,7 @@ KNOWN_TYPES = frozenset({"RECORD", "STATE", "TRACE", "LOG", "CONTROL"})
 def decode(line: bytes, line_number: int) -> Envelope:
     """Decode one stdin line; anything that is not a usable Airbyte message is an InputError."""
     try:
-        envelope = _decoder.decode(line)
+        envelope = ENVELOPE_DECODER.decode(line)
     except msgspec.DecodeError as exc:
         problem = str(exc)
         if problem.startswith("Expected"):

@@ -15,12 +15,14 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import msgspec
+
 from destination_s3.config import MIB, ConnectorConfig
-from destination_s3.encoders import RecordIds
+from destination_s3.encoders import LineEncoder, RecordIds
 from destination_s3.errors import InputError
 from destination_s3.keys import KeyAllocator
 from destination_s3.ledger import StateLedger, state_message
-from destination_s3.messages import decode, record_data
+from destination_s3.messages import ENVELOPE_DECODER, KNOWN_TYPES, decode, record_data
 from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
 from destination_s3.storage import Bucket, StorageError
 from destination_s3.uploads import ByteBudget, UploadPool
@@ -39,10 +41,10 @@ class Tuning:
     """Knobs for operators, not for the spec: environment variables override the defaults."""
 
     upload_workers: int = 4
-    # Encoded bytes waiting in stream buffers; above it the least recently used objects complete.
-    buffer_budget: int = 48 * MIB
+    # Encoded bytes waiting in stream buffers; above it the earliest opened objects complete.
+    buffer_budget: int = 32 * MIB
     # Bytes handed to uploads and not yet sent; above it reading stdin waits for S3.
-    in_flight_budget: int = 48 * MIB
+    in_flight_budget: int = 32 * MIB
     progress_seconds: float = 30.0
     tick_seconds: float = 1.0
 
@@ -50,8 +52,8 @@ class Tuning:
     def from_environment(cls) -> Tuning:
         return cls(
             upload_workers=int(_env_number("DESTINATION_S3_UPLOAD_WORKERS", cls.upload_workers)),
-            buffer_budget=int(_env_number("DESTINATION_S3_BUFFER_MB", 48) * MIB),
-            in_flight_budget=int(_env_number("DESTINATION_S3_IN_FLIGHT_MB", 48) * MIB),
+            buffer_budget=int(_env_number("DESTINATION_S3_BUFFER_MB", 32) * MIB),
+            in_flight_budget=int(_env_number("DESTINATION_S3_IN_FLIGHT_MB", 32) * MIB),
             progress_seconds=_env_number("DESTINATION_S3_PROGRESS_SECONDS", cls.progress_seconds),
             tick_seconds=_env_number("DESTINATION_S3_TICK_SECONDS", cls.tick_seconds),
         )
@@ -118,7 +120,11 @@ class Sync:
         self._log_summary()
 
     def _consume(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
-        route = self._router.route
+        # The hot loop: one msgspec decode per line, a cached writer lookup, one encode and one
+        # buffer append per record. Anything unusual goes to messages.decode for a full check
+        # (which raises the InputError), so the common path stays short.
+        decode_envelope = ENVELOPE_DECODER.decode
+        routes: dict[Any, tuple[StreamWriter, LineEncoder]] = {}
         next_id = RecordIds().next
         ledger = self._ledger
         line_number = 0
@@ -128,30 +134,50 @@ class Sync:
         for batch in batches:
             for line in batch:
                 line_number += 1
-                if not line or line.isspace():
+                try:
+                    envelope = decode_envelope(line)
+                except msgspec.DecodeError:
+                    if line.strip():
+                        decode(line, line_number)  # raises the InputError that explains it
                     continue
-                envelope = decode(line, line_number)
                 kind = envelope.type
                 if kind == "RECORD":
                     record = envelope.record
-                    assert record is not None
-                    try:
-                        writer, encode = route(record.namespace, record.stream)
-                    except UnknownStream as unknown:
-                        raise InputError(line_number, str(unknown)) from None
-                    data = record_data(record, line_number, line)
+                    if record is None:
+                        decode(line, line_number)
+                        continue
+                    namespace = record.namespace
+                    key = record.stream if namespace is None else (namespace, record.stream)
+                    found = routes.get(key)
+                    if found is None:
+                        found = routes[key] = self._route(namespace, record.stream, line_number)
+                    data = bytes(record.data)
+                    if data[:1] != b"{" or b"\r" in data:
+                        data = record_data(record, line_number, line)
                     if record.emitted_at != last_emitted_at:
                         last_emitted_at = record.emitted_at
                         emitted_at_text = str(int(last_emitted_at)).encode()
+                    writer, encode = found
                     writer.add(encode(next_id(), emitted_at_text, data), record_number)
                     record_number += 1
-                    self._bytes_received += len(line)
                 elif kind == "STATE":
+                    decode(line, line_number)  # full check; states are rare
                     ledger.hold(bytes(envelope.state), record_number, self._clock())
                     self._records_received = record_number
                     yield from self._released()
+                elif kind not in KNOWN_TYPES:
+                    decode(line, line_number)
             self._records_received = record_number
+            self._bytes_received += sum(map(len, batch))
             yield from self._housekeeping()
+
+    def _route(
+        self, namespace: str | None, name: str, line_number: int
+    ) -> tuple[StreamWriter, LineEncoder]:
+        try:
+            return self._router.route(namespace, name)
+        except UnknownStream as unknown:
+            raise InputError(line_number, str(unknown)) from None
 
     def _housekeeping(self) -> Iterator[bytes]:
         """Between batches (and on quiet ticks): release states, flush on time and on memory."""
@@ -203,8 +229,11 @@ class Sync:
         buffered = sum(len(writer.buffer) for writer in writers)
         if buffered <= self._tuning.buffer_budget:
             return
-        # Completing an object only ever releases states earlier: always safe.
-        for writer in sorted(writers, key=lambda w: w.last_record):
+        # Complete the objects opened earliest: that frees their buffers and releases the oldest
+        # held states too (a stream that is merely quiet would hold its states back forever).
+        open_writers = [writer for writer in writers if writer.open_since_record is not None]
+        open_writers.sort(key=lambda writer: writer.open_since_record or 0)
+        for writer in open_writers:
             if buffered <= self._tuning.buffer_budget // 2:
                 break
             buffered -= len(writer.buffer)

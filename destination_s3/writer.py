@@ -72,7 +72,6 @@ class StreamWriter:
         self.target = target
         self.stats = StreamStats()
         self.buffer = bytearray()
-        self.last_record = 0
         self._settings = settings
         self._bucket = bucket
         self._pool = pool
@@ -102,7 +101,6 @@ class StreamWriter:
         buffer = self.buffer
         buffer += line
         self._object_records += 1
-        self.last_record = record_number
         if len(buffer) >= self._threshold:
             self._ship_full_parts()
 

@@ -47,7 +47,8 @@ TRICKY_DATA: list[dict[str, Any]] = [
 
 
 def _raw(data: dict[str, Any], *, ascii_only: bool = False) -> bytes:
-    return json.dumps(data, ensure_ascii=ascii_only).encode()
+    # Compact, as Airbyte sources serialise records.
+    return json.dumps(data, ensure_ascii=ascii_only, separators=(",", ":")).encode()
 
 
 def _csv_rows(text: bytes) -> list[list[str]]:
@@ -170,6 +171,12 @@ def test_root_level_header_quotes_awkward_column_names() -> None:
         "é",
         "_tarsal_additional_properties",
     ]
+
+
+def test_root_level_keeps_the_source_text_of_nested_values() -> None:
+    encoder = RootLevelCsvEncoder(["n", "x"])
+    row = encoder(b"id", b"1", b'{"n": {"a": [1, 2.50]}, "x": 1e2}')
+    assert row == b'id,1,"{""a"": [1, 2.50]}",1e2,\r\n'
 
 
 def test_root_level_john_doe() -> None:
@@ -351,9 +358,19 @@ def test_record_ids_are_unique_random_uuid4_across_batches() -> None:
 
 
 def test_record_ids_use_every_variant_digit() -> None:
-    ids = RecordIds()
-    variant_digits = {ids.next().decode()[19] for _ in range(4096)}
+    # The random part is drawn once per block of 65,536 ids; every source starts a new block.
+    variant_digits = {RecordIds().next().decode()[19] for _ in range(400)}
     assert variant_digits == set("89ab")
+
+
+def test_record_ids_stay_unique_and_valid_across_a_block_boundary() -> None:
+    ids = RecordIds()
+    drawn = [ids.next() for _ in range(65_536 + 10)]
+    assert len(set(drawn)) == len(drawn)
+    assert drawn[65_536][:-4] != drawn[0][:-4]  # a new random block
+    for text in (drawn[0], drawn[65_535], drawn[65_536]):
+        parsed = uuid.UUID(text.decode())
+        assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
 def test_two_record_id_sources_do_not_repeat_each_other() -> None:
