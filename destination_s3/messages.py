@@ -11,14 +11,16 @@ import msgspec
 from destination_s3.errors import InputError
 
 
-class Record(msgspec.Struct):
+# gc=False: these hold only strings, numbers and raw bytes (no cycles), so the garbage
+# collector need not track the million of them a sync creates.
+class Record(msgspec.Struct, gc=False):
     stream: str
     data: msgspec.Raw
     emitted_at: int | float = 0
     namespace: str | None = None
 
 
-class Envelope(msgspec.Struct):
+class Envelope(msgspec.Struct, gc=False):
     type: str
     record: Record | None = None
     # Raw cannot sit in a union with None in msgspec: an empty Raw means "absent".

@@ -173,10 +173,10 @@ def test_root_level_header_quotes_awkward_column_names() -> None:
     ]
 
 
-def test_root_level_keeps_the_source_text_of_nested_values() -> None:
+def test_root_level_writes_nested_values_as_compact_json() -> None:
     encoder = RootLevelCsvEncoder(["n", "x"])
-    row = encoder(b"id", b"1", b'{"n": {"a": [1, 2.50]}, "x": 1e2}')
-    assert row == b'id,1,"{""a"": [1, 2.50]}",1e2,\r\n'
+    row = encoder(b"id", b"1", b'{"n": {"a": [1, 2.5, "q\\"r"]}, "x": 12345678901234567890123}')
+    assert row == b'id,1,"{""a"":[1,2.5,""q\\""r""]}",12345678901234567890123,\r\n'
 
 
 def test_root_level_john_doe() -> None:
