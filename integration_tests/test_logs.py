@@ -5,7 +5,13 @@ from __future__ import annotations
 
 import re
 
-from integration_tests.connector import MakeConfig, configured_catalog, run_write, stream_state
+from integration_tests.connector import (
+    MakeConfig,
+    configured_catalog,
+    run_write,
+    start_write,
+    stream_state,
+)
 from integration_tests.readback import numbered_records
 from integration_tests.s3_server import MotoServer
 
@@ -57,3 +63,20 @@ def test_logs_show_a_config_summary_first_and_per_stream_totals_at_the_end(
         for key in keys:
             assert key in lines_for_stream[-1], f"{key} not listed in {lines_for_stream[-1]!r}"
     assert users and len(s3.list_keys(bucket, "logs/p_users/")) == 2
+
+
+def test_progress_is_logged_periodically_while_the_sync_runs(
+    s3: MotoServer, bucket: str, make_config: MakeConfig
+) -> None:
+    config = make_config(bucket)
+    env = {"DESTINATION_S3_PROGRESS_SECONDS": "0.5", "DESTINATION_S3_TICK_SECONDS": "0.1"}
+    with start_write(config, configured_catalog(["users"]), env=env) as sync:
+        sync.send_many(numbered_records("users", 7))
+        progress = sync.wait_for(
+            lambda m: m.get("type") == "LOG" and "Progress:" in str(m["log"].get("message")),
+            timeout=30,
+        )
+        message = str(progress["log"]["message"])
+        assert mentions(message, 7, "records received"), message
+        assert "records/s" in message
+        sync.finish().assert_success()
