@@ -106,6 +106,8 @@ class Cancelled(Exception):
 
 
 def _raise_cancelled(signum: int, frame: object) -> None:
+    # Once: a second SIGTERM must not interrupt the abort of open uploads that the first started.
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
     raise Cancelled(f"cancelled by signal {signal.Signals(signum).name}")
 
 

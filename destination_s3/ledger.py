@@ -3,12 +3,13 @@
 Records are numbered in stdin order. Each object remembers the number of its first record; a state
 remembers how many records came before it. A state may go out once no object that is still open
 or uploading began before it. Held states go out in arrival order, each exactly once, with
-`destinationStats.recordCount` set to the records between it and the previous state.
+`destinationStats.recordCount` set as the platform checks it (see `StateRecordCounts`).
 """
 
 from __future__ import annotations
 
 import collections
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import msgspec
@@ -26,7 +27,7 @@ class ObjectTicket:
 class HeldState:
     records_before: int
     body: bytes  # the STATE's `state` object exactly as received
-    record_count: int  # records between the previous state and this one
+    record_count: int  # destinationStats.recordCount
     received_at: float
 
 
@@ -34,17 +35,14 @@ class StateLedger:
     def __init__(self) -> None:
         self._tickets: collections.deque[ObjectTicket] = collections.deque()
         self._held: collections.deque[HeldState] = collections.deque()
-        self._records_at_last_state = 0
 
     def open_object(self, first_record: int) -> ObjectTicket:
         ticket = ObjectTicket(first_record)
         self._tickets.append(ticket)
         return ticket
 
-    def hold(self, body: bytes, records_before: int, now: float) -> None:
-        count = records_before - self._records_at_last_state
-        self._records_at_last_state = records_before
-        self._held.append(HeldState(records_before, body, count, now))
+    def hold(self, body: bytes, records_before: int, record_count: int, now: float) -> None:
+        self._held.append(HeldState(records_before, body, record_count, now))
 
     def oldest_held(self) -> HeldState | None:
         return self._held[0] if self._held else None
@@ -67,6 +65,54 @@ class StateLedger:
         ):
             released.append(self._held.popleft())
         return released
+
+
+class _StreamDescriptor(msgspec.Struct):
+    name: str
+    namespace: str | None = None
+
+
+class _StreamState(msgspec.Struct):
+    stream_descriptor: _StreamDescriptor
+
+
+class _StateShape(msgspec.Struct):
+    type: str | None = None
+    stream: _StreamState | None = None
+
+
+_state_shape = msgspec.json.Decoder(_StateShape)
+
+
+class StateRecordCounts:
+    """destinationStats.recordCount, counted the way the platform compares it with sourceStats:
+    for a STREAM state, the records of that stream since that stream's previous state; for a
+    GLOBAL or LEGACY state, all records since the previous state."""
+
+    def __init__(self) -> None:
+        self._stream_records_at_last_state: dict[tuple[str | None, str], int] = {}
+        self._records_at_last_state = 0
+
+    def count(
+        self,
+        body: bytes,
+        records_before: int,
+        stream_records: Callable[[str | None, str], int],
+    ) -> int:
+        try:
+            shape = _state_shape.decode(body)
+        except msgspec.DecodeError:
+            shape = _StateShape()
+        total = records_before - self._records_at_last_state
+        self._records_at_last_state = records_before
+        if shape.type != "STREAM" or shape.stream is None:
+            return total
+        descriptor = shape.stream.stream_descriptor
+        key = (descriptor.namespace or None, descriptor.name)
+        now = stream_records(*key)
+        count = now - self._stream_records_at_last_state.get(key, 0)
+        self._stream_records_at_last_state[key] = now
+        return count
 
 
 _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])

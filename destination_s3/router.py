@@ -97,6 +97,11 @@ class Router:
             self._writers[key] = found
         return found
 
+    def records_added(self, namespace: str | None, name: str) -> int:
+        """Records routed so far to one stream (0 for a stream that has had none)."""
+        found = self._writers.get((namespace or None, name))
+        return found[0].records_added if found is not None else 0
+
     def writers(self) -> Iterator[StreamWriter]:
         for writer, _ in self._writers.values():
             yield writer

@@ -21,7 +21,7 @@ from destination_s3.config import MIB, ConnectorConfig
 from destination_s3.encoders import LineEncoder, RecordIds
 from destination_s3.errors import InputError
 from destination_s3.keys import KeyAllocator
-from destination_s3.ledger import StateLedger, state_message
+from destination_s3.ledger import StateLedger, StateRecordCounts, state_message
 from destination_s3.messages import ENVELOPE_DECODER, KNOWN_TYPES, decode, record_data
 from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
 from destination_s3.storage import Bucket, StorageError
@@ -127,6 +127,7 @@ class Sync:
         routes: dict[Any, tuple[StreamWriter, LineEncoder]] = {}
         next_id = RecordIds().next
         ledger = self._ledger
+        record_counts = StateRecordCounts()
         line_number = 0
         record_number = 0
         last_emitted_at: int | float | None = None
@@ -158,11 +159,18 @@ class Sync:
                         last_emitted_at = record.emitted_at
                         emitted_at_text = str(int(last_emitted_at)).encode()
                     writer, encode = found
-                    writer.add(encode(next_id(), emitted_at_text, data), record_number)
+                    try:
+                        encoded = encode(next_id(), emitted_at_text, data)
+                    except (ValueError, msgspec.DecodeError) as invalid:  # e.g. invalid UTF-8
+                        problem = f"RECORD `data` cannot be encoded: {invalid}"
+                        raise InputError(line_number, problem) from None
+                    writer.add(encoded, record_number)
                     record_number += 1
                 elif kind == "STATE":
                     decode(line, line_number)  # full check; states are rare
-                    ledger.hold(bytes(envelope.state), record_number, self._clock())
+                    body = bytes(envelope.state)
+                    count = record_counts.count(body, record_number, self._router.records_added)
+                    ledger.hold(body, record_number, count, self._clock())
                     self._records_received = record_number
                     yield from self._released()
                 elif kind not in KNOWN_TYPES:
@@ -262,8 +270,10 @@ class Sync:
             stale_markers = []
             if target.markers_prefix is not None:
                 for marker in self._bucket.list_keys(target.markers_prefix):
+                    # Only `<generation>/<object name>` belongs to this stream: a deeper key is
+                    # the marker of a namespaced stream whose namespace is this stream's name.
                     generation, _, name = marker[len(target.markers_prefix) :].partition("/")
-                    if not generation.isdigit():
+                    if not generation.isdigit() or not _OWN_OBJECT_NAME.fullmatch(name):
                         continue
                     if int(generation) >= (target.minimum_generation_id or 0):
                         keep.add(target.directory + name)

@@ -86,7 +86,9 @@ class StreamWriter:
         self._lane: Lane | None = None
         self._ticket: ObjectTicket | None = None
         self._handed_over = 0
-        self._object_records = 0
+        # Records this writer received in the whole sync, and before its open object started.
+        self.records_added = 0
+        self._records_before_object = 0
         self._unfinished: list[ObjectUpload] = []
 
     @property
@@ -100,7 +102,7 @@ class StreamWriter:
             self._open(record_number)
         buffer = self.buffer
         buffer += line
-        self._object_records += 1
+        self.records_added += 1
         if len(buffer) >= self._threshold:
             self._ship_full_parts()
 
@@ -112,10 +114,14 @@ class StreamWriter:
         tail = bytes(self.buffer)
         self.buffer = bytearray()
         completion = Completion(
-            ticket, self.stats, upload.key, self._handed_over + len(tail), self._object_records
+            ticket,
+            self.stats,
+            upload.key,
+            self._handed_over + len(tail),
+            self.records_added - self._records_before_object,
         )
         self._upload = self._lane = self._ticket = None
-        self._handed_over = self._object_records = 0
+        self._handed_over = 0
         self._threshold = min(self._settings.part_size, self._settings.file_size)
 
         target = self.target
@@ -156,6 +162,7 @@ class StreamWriter:
         self._unfinished.append(self._upload)
         self._lane = self._pool.lane()
         self._ticket = self._ledger.open_object(record_number)
+        self._records_before_object = self.records_added
         self.buffer += self.target.header
 
     def _ship_full_parts(self) -> None:

@@ -130,6 +130,11 @@ def test_every_record_and_state_of_a_real_source_arrives(
     counts = [state["destinationStats"]["recordCount"] for state in report.destination_states]
     assert counts == [float(n) for n in report.records_before_state]
     assert sum(counts) == sum(len(records) for records in source_records.values())
+    # The platform's own check: where the source counted, the destination agrees.
+    counted_by_source = [s for s in report.destination_states if "sourceStats" in s]
+    assert counted_by_source
+    for state in counted_by_source:
+        assert state["destinationStats"]["recordCount"] == state["sourceStats"]["recordCount"]
 
     # The destination printed protocol messages only, and no error.
     assert not [m for m in run.emitted if m["type"] == "TRACE" and m["trace"]["type"] == "ERROR"]

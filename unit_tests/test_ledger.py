@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from destination_s3.ledger import HeldState, StateLedger, state_message
+from destination_s3.ledger import HeldState, StateLedger, StateRecordCounts, state_message
 
 
 def _state(name: str) -> bytes:
@@ -20,7 +20,7 @@ def _bodies(released: list[HeldState]) -> list[bytes]:
 
 def test_state_with_no_records_before_it_goes_out_at_once() -> None:
     ledger = StateLedger()
-    ledger.hold(_state("s1"), 0, now=1.0)
+    ledger.hold(_state("s1"), 0, record_count=0, now=1.0)
     assert _bodies(ledger.release()) == [_state("s1")]
     assert ledger.held_count == 0
     assert ledger.release() == []
@@ -29,7 +29,7 @@ def test_state_with_no_records_before_it_goes_out_at_once() -> None:
 def test_state_is_held_until_its_object_commits() -> None:
     ledger = StateLedger()
     ticket = ledger.open_object(0)
-    ledger.hold(_state("s1"), 3, now=1.0)
+    ledger.hold(_state("s1"), 3, record_count=3, now=1.0)
     assert ledger.release() == []
     assert ledger.release() == []  # asking again changes nothing
     assert ledger.held_count == 1
@@ -46,7 +46,7 @@ def test_state_is_held_until_its_object_commits() -> None:
 def test_an_object_opened_after_the_state_does_not_hold_it() -> None:
     ledger = StateLedger()
     first = ledger.open_object(0)
-    ledger.hold(_state("s1"), 2, now=1.0)
+    ledger.hold(_state("s1"), 2, record_count=0, now=1.0)
     ledger.open_object(2)  # records 2.. go to a new object, still open
     assert ledger.release() == []
     first.committed = True
@@ -56,7 +56,7 @@ def test_an_object_opened_after_the_state_does_not_hold_it() -> None:
 def test_out_of_order_completion_releases_only_when_the_oldest_commits() -> None:
     ledger = StateLedger()
     a, b, c = ledger.open_object(0), ledger.open_object(1), ledger.open_object(2)
-    ledger.hold(_state("s1"), 3, now=1.0)
+    ledger.hold(_state("s1"), 3, record_count=0, now=1.0)
     c.committed = True
     assert ledger.release() == []
     b.committed = True
@@ -68,10 +68,10 @@ def test_out_of_order_completion_releases_only_when_the_oldest_commits() -> None
 def test_several_states_go_out_together_in_arrival_order() -> None:
     ledger = StateLedger()
     x = ledger.open_object(0)  # stream x, record 0
-    ledger.hold(_state("s1"), 1, now=1.0)
+    ledger.hold(_state("s1"), 1, record_count=0, now=1.0)
     y = ledger.open_object(1)  # stream y, record 1
-    ledger.hold(_state("s2"), 2, now=2.0)
-    ledger.hold(_state("s3"), 2, now=3.0)
+    ledger.hold(_state("s2"), 2, record_count=0, now=2.0)
+    ledger.hold(_state("s3"), 2, record_count=0, now=3.0)
     y.committed = True  # the later object completes first: nothing may go out yet
     assert ledger.release() == []
     assert ledger.held_count == 3
@@ -85,9 +85,9 @@ def test_several_states_go_out_together_in_arrival_order() -> None:
 def test_states_go_out_as_far_as_the_oldest_open_object_allows() -> None:
     ledger = StateLedger()
     x = ledger.open_object(0)
-    ledger.hold(_state("s1"), 1, now=1.0)
+    ledger.hold(_state("s1"), 1, record_count=0, now=1.0)
     y = ledger.open_object(1)
-    ledger.hold(_state("s2"), 2, now=2.0)
+    ledger.hold(_state("s2"), 2, record_count=0, now=2.0)
     x.committed = True
     assert _bodies(ledger.release()) == [_state("s1")]
     oldest = ledger.oldest_held()
@@ -102,7 +102,7 @@ def test_a_rotating_writer_alone_releases_nothing_while_another_holds_earlier_re
     ledger = StateLedger()
     slow = ledger.open_object(0)  # stream A, records 0..
     fast_1 = ledger.open_object(1)  # stream B rotates a lot
-    ledger.hold(_state("s1"), 5, now=1.0)
+    ledger.hold(_state("s1"), 5, record_count=0, now=1.0)
     fast_1.committed = True
     fast_2 = ledger.open_object(5)
     fast_2.committed = True
@@ -117,7 +117,7 @@ def test_each_state_is_released_exactly_once_over_a_long_run() -> None:
     released: list[bytes] = []
     for index in range(100):
         tickets.append(ledger.open_object(index))
-        ledger.hold(_state(f"s{index}"), index + 1, now=float(index))
+        ledger.hold(_state(f"s{index}"), index + 1, record_count=0, now=float(index))
         if index % 7 == 6:  # complete the open objects in reverse order, in bursts
             for ticket in reversed(tickets):
                 ticket.committed = True
@@ -130,12 +130,36 @@ def test_each_state_is_released_exactly_once_over_a_long_run() -> None:
     assert ledger.held_count == 0
 
 
-def test_record_count_is_the_records_since_the_previous_state() -> None:
-    ledger = StateLedger()
-    for records_before in (0, 3, 3, 10, 1000):
-        ledger.hold(b"{}", records_before, now=0.0)
-    counts = [state.record_count for state in ledger.release()]
-    assert counts == [0, 3, 0, 7, 990]
+def test_record_count_of_global_and_legacy_states_counts_every_record_since_the_last_state() -> (
+    None
+):
+    counts = StateRecordCounts()
+    bodies = [b'{"type":"GLOBAL","global":{}}', b'{"data":{}}', b'{"type":"LEGACY","data":{}}']
+    totals = [
+        counts.count(bodies[i % 3], before, lambda ns, name: 0)
+        for i, before in enumerate((0, 3, 3, 10, 1000))
+    ]
+    assert totals == [0, 3, 0, 7, 990]
+
+
+def _stream_state_body(name: str, namespace: str | None = None) -> bytes:
+    descriptor: dict[str, str] = {"name": name}
+    if namespace is not None:
+        descriptor["namespace"] = namespace
+    return json.dumps(
+        {"type": "STREAM", "stream": {"stream_descriptor": descriptor, "stream_state": {}}}
+    ).encode()
+
+
+def test_record_count_of_a_stream_state_counts_only_its_stream_since_its_previous_state() -> None:
+    # Records A, B, B, then STATE(A), STATE(B), then A, STATE(A), then STATE(B) with no new B.
+    per_stream = {(None, "a"): 1, ("ns", "b"): 2}
+    counts = StateRecordCounts()
+    assert counts.count(_stream_state_body("a"), 3, lambda ns, n: per_stream[(ns, n)]) == 1
+    assert counts.count(_stream_state_body("b", "ns"), 3, lambda ns, n: per_stream[(ns, n)]) == 2
+    per_stream[(None, "a")] = 2
+    assert counts.count(_stream_state_body("a"), 4, lambda ns, n: per_stream[(ns, n)]) == 1
+    assert counts.count(_stream_state_body("b", "ns"), 4, lambda ns, n: per_stream[(ns, n)]) == 0
 
 
 def _parse_exact(raw: bytes) -> Any:
