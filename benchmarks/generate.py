@@ -162,13 +162,17 @@ def _payload_pool(shape: StreamShape) -> list[bytes]:
 
 
 def _state_line(name: bytes, cursor: int, count: int) -> bytes:
+    # A GLOBAL state (as a CDC source emits): its sourceStats count every record since the
+    # previous state, over all streams, which is also what the destination counts for it.
     return b"".join(
         (
-            b'{"type":"STATE","state":{"type":"STREAM","stream":{"stream_descriptor":{"name":"',
+            b'{"type":"STATE","state":{"type":"GLOBAL","global":{"shared_state":{"cursor":',
+            str(cursor).encode(),
+            b'},"stream_states":[{"stream_descriptor":{"name":"',
             name,
             b'"},"stream_state":{"cursor":',
             str(cursor).encode(),
-            b'}},"sourceStats":{"recordCount":',
+            b'}}]},"sourceStats":{"recordCount":',
             str(float(count)).encode(),
             b"}}}\n",
         )

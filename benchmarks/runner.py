@@ -58,7 +58,12 @@ class StdoutSummary:
         self.states += 1
         stats = state.get("destinationStats") or {}
         self.committed_records += float(stats.get("recordCount", 0))
-        cursor = int(state.get("stream", {}).get("stream_state", {}).get("cursor", -1))
+        source_count = (state.get("sourceStats") or {}).get("recordCount")
+        if source_count is not None and source_count != stats.get("recordCount"):
+            self.problems.append(
+                f"destinationStats {stats.get('recordCount')} != sourceStats {source_count}"
+            )
+        cursor = int(state.get("global", {}).get("shared_state", {}).get("cursor", -1))
         if cursor <= self.last_cursor:
             self.problems.append(f"STATE out of order: cursor {cursor} after {self.last_cursor}")
         self.last_cursor = cursor
