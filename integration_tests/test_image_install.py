@@ -23,13 +23,14 @@ import shlex
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
 import pytest
 from airbyte_cdk.models import AirbyteMessageSerializer, Type
+
+from unit_tests.dockerfile import dockerfile_instructions
 
 pytestmark = pytest.mark.slow
 
@@ -71,20 +72,6 @@ class ImagePlan:
     entrypoint: list[str] = field(default_factory=list)
 
 
-def _instructions(text: str) -> Iterator[tuple[str, str]]:
-    pending = ""
-    for raw in text.splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line, pending = pending + line, ""
-        keyword, _, args = line.partition(" ")
-        yield keyword.upper(), args.strip()
-
-
 def _split_shell_commands(command: str) -> list[list[str]]:
     """`a && b; c` into word lists; refuses shell syntax the replay could not honour."""
     assert not re.search(r"\|\||[|<>`$]", command), f"RUN too clever to replay: {command!r}"
@@ -93,7 +80,7 @@ def _split_shell_commands(command: str) -> list[list[str]]:
 
 def read_dockerfile(path: Path = DOCKERFILE) -> ImagePlan:
     plan = ImagePlan()
-    for keyword, args in _instructions(path.read_text()):
+    for keyword, args in dockerfile_instructions(path):
         if keyword == "WORKDIR":
             plan.workdir = str(PurePosixPath(plan.workdir) / args)
         elif keyword == "ENV":

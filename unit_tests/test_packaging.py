@@ -22,6 +22,8 @@ from typing import Any
 import pytest
 import yaml
 
+from unit_tests.dockerfile import dockerfile_instructions
+
 REPO_ROOT = Path(__file__).resolve().parent.parent
 DOCKERFILE = REPO_ROOT / "Dockerfile"
 DOCKERIGNORE = REPO_ROOT / ".dockerignore"
@@ -56,25 +58,6 @@ SECRET_NAME = re.compile(r"secret|password|passphrase|token|external_id|private_
 # ---------------------------------------------------------------------------------------------
 # Dockerfile parsing (just enough of the syntax for this repo's Dockerfile)
 # ---------------------------------------------------------------------------------------------
-
-
-def dockerfile_instructions(path: Path = DOCKERFILE) -> list[tuple[str, str]]:
-    """(INSTRUCTION, arguments) pairs, with comments dropped and continuation lines joined."""
-    instructions: list[tuple[str, str]] = []
-    pending = ""
-    for raw in path.read_text().splitlines():
-        line = raw.strip()
-        if not line or line.startswith("#"):
-            continue
-        if line.endswith("\\"):
-            pending += line[:-1] + " "
-            continue
-        line = pending + line
-        pending = ""
-        keyword, _, args = line.partition(" ")
-        instructions.append((keyword.upper(), args.strip()))
-    assert not pending, "Dockerfile ends with a continuation backslash"
-    return instructions
 
 
 def instruction_args(keyword: str) -> list[str]:
