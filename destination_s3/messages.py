@@ -41,6 +41,12 @@ def decode(line: bytes, line_number: int) -> Envelope:
         if problem.startswith("Expected"):
             problem = f"not an Airbyte message: {problem}"
         raise InputError(line_number, problem, line) from None
+    check(envelope, line_number, line)
+    return envelope
+
+
+def check(envelope: Envelope, line_number: int, line: bytes) -> None:
+    """Raise the InputError for a decoded envelope that is not a usable Airbyte message."""
     kind = envelope.type
     if kind == "RECORD":
         record = envelope.record
@@ -53,7 +59,6 @@ def decode(line: bytes, line_number: int) -> Envelope:
             raise InputError(line_number, "STATE `state` is not a JSON object", line)
     elif kind not in KNOWN_TYPES:
         raise InputError(line_number, f"unexpected message type {kind[:40]!r}", line)
-    return envelope
 
 
 def record_data(record: Record, line_number: int, line: bytes) -> bytes:

@@ -22,7 +22,7 @@ from destination_s3.encoders import LineEncoder, RecordIds
 from destination_s3.errors import InputError
 from destination_s3.keys import KeyAllocator
 from destination_s3.ledger import StateLedger, StateRecordCounts, state_message
-from destination_s3.messages import ENVELOPE_DECODER, KNOWN_TYPES, decode, record_data
+from destination_s3.messages import ENVELOPE_DECODER, KNOWN_TYPES, check, decode, record_data
 from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
 from destination_s3.storage import Bucket, StorageError
 from destination_s3.uploads import ByteBudget, UploadPool
@@ -121,8 +121,9 @@ class Sync:
 
     def _consume(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
         # The hot loop: one msgspec decode per line, a cached writer lookup, one encode and one
-        # buffer append per record. Anything unusual goes to messages.decode for a full check
-        # (which raises the InputError), so the common path stays short.
+        # buffer append per record. Anything unusual goes to messages.check (or, for a line
+        # msgspec rejects, messages.decode), which raises the InputError; the common path stays
+        # short.
         decode_envelope = ENVELOPE_DECODER.decode
         routes: dict[Any, tuple[StreamWriter, LineEncoder]] = {}
         next_id = RecordIds().next
@@ -145,7 +146,7 @@ class Sync:
                 if kind == "RECORD":
                     record = envelope.record
                     if record is None:
-                        decode(line, line_number)
+                        check(envelope, line_number, line)  # raises
                         continue
                     namespace = record.namespace
                     key = record.stream if namespace is None else (namespace, record.stream)
@@ -167,14 +168,14 @@ class Sync:
                     writer.add(encoded, record_number)
                     record_number += 1
                 elif kind == "STATE":
-                    decode(line, line_number)  # full check; states are rare
+                    check(envelope, line_number, line)
                     body = bytes(envelope.state)
                     count = record_counts.count(body, record_number, self._router.records_added)
                     ledger.hold(body, record_number, count, self._clock())
                     self._records_received = record_number
                     yield from self._released()
                 elif kind not in KNOWN_TYPES:
-                    decode(line, line_number)
+                    check(envelope, line_number, line)
             self._records_received = record_number
             self._bytes_received += sum(map(len, batch))
             yield from self._housekeeping()
