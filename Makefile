@@ -36,7 +36,7 @@ integration: venv
 	$(PY) -m pytest -q integration_tests
 
 demo: venv
-	$(PY) demo/run_demo.py
+	$(PY) -m demo.run_demo
 
 bench: venv
 	$(PY) -m benchmarks

@@ -29,6 +29,7 @@ from benchmarks.generate import (
     stream_names,
     write_stream,
 )
+from benchmarks.output import Drain, OutputCount, count_bucket
 from benchmarks.profile import summarise
 from benchmarks.report import (
     HEADERS,
@@ -39,15 +40,8 @@ from benchmarks.report import (
     markdown_table,
 )
 from benchmarks.runner import ProcessMeasure, StartupMeasure, measure_startup, run_measured
-from benchmarks.s3server import (
-    ACCESS_KEY_ID,
-    REGION,
-    SECRET_ACCESS_KEY,
-    Drain,
-    MotoServer,
-    OutputCount,
-    count_bucket,
-)
+from integration_tests.connector import build_config
+from integration_tests.s3_server import MotoServer
 
 REPO = Path(__file__).resolve().parent.parent
 OUT = Path(__file__).resolve().parent / "out"
@@ -107,23 +101,6 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     return [every[name] for name in ALL_CASES if name in args.cases]
 
 
-def connector_config(endpoint: str, output_format: str, file_size_mb: int) -> dict[str, Any]:
-    return {
-        "s3_bucket_name": BUCKET,
-        "s3_bucket_path": "bench",
-        "s3_bucket_region": REGION,
-        "s3_endpoint": endpoint,
-        "credentials": {
-            "auth_type": "access_key",
-            "access_key_id": ACCESS_KEY_ID,
-            "secret_access_key": SECRET_ACCESS_KEY,
-        },
-        "format": FORMATS[output_format],
-        "file_size_mb": file_size_mb,
-        "flush_interval_seconds": 300,
-    }
-
-
 def csv_header_columns(output_format: str) -> frozenset[str] | None:
     """Column names each object's header line must contain (None: no header, JSONL)."""
     if output_format == "csv":
@@ -171,7 +148,7 @@ class Benchmark:
             self.args.spec_runs,
         )
         self.log(f"spec start-up median {self.startup.median_seconds:.2f} s")
-        self.moto = MotoServer(OUT / "moto.log")
+        self.moto = MotoServer.start(log_path=OUT / "moto.log")
         self.log(f"moto server on {self.moto.endpoint}")
         try:
             self.measure_write_startup()
@@ -183,7 +160,7 @@ class Benchmark:
     def measure_write_startup(self) -> None:
         """The fixed cost of a sync: `write` of an empty input (imports, config, S3 client)."""
         assert self.moto is not None
-        self.moto.reset(BUCKET)
+        self.moto.reset_bucket(BUCKET)
         config_path, catalog_path = self.write_config("empty", "jsonl", self.args.streams)
         self.write_startup = measure_startup(
             self.write_command(config_path, catalog_path),
@@ -201,7 +178,14 @@ class Benchmark:
         assert self.moto is not None
         config_path = self.work / f"config-{name}.json"
         catalog_path = self.work / f"catalog-{name}.json"
-        config = connector_config(self.moto.endpoint, output_format, self.file_size_mb)
+        config = build_config(
+            BUCKET,
+            "bench",
+            FORMATS[output_format],
+            server=self.moto,
+            file_size_mb=self.file_size_mb,
+            flush_interval_seconds=300,
+        )
         config_path.write_text(json.dumps(config))
         catalog_path.write_text(json.dumps(configured_catalog(stream_names(streams))))
         return config_path, catalog_path
@@ -268,7 +252,7 @@ class Benchmark:
     ) -> tuple[ProcessMeasure, int, OutputCount, list[tuple[str, Path]], list[str]]:
         assert self.moto is not None
         moto = self.moto
-        moto.reset(BUCKET)
+        moto.reset_bucket(BUCKET)
         config_path, catalog_path = self.write_config(
             case.name, case.output_format, case.shape.streams
         )
@@ -306,7 +290,7 @@ class Benchmark:
         if case.drain:
             count = self._drain.finish()
         else:
-            count, saved = count_bucket(moto.client, BUCKET, columns, save_dir)
+            count, saved = count_bucket(moto, BUCKET, columns, save_dir)
         problems += self._check(case, measure, count)
         return measure, bytes_in, count, saved, problems
 
@@ -319,7 +303,7 @@ class Benchmark:
     ) -> tuple[ProcessMeasure, int, list[str]]:
         """The connector reads from a generator subprocess; objects are drained as they land."""
         assert self.moto is not None
-        self._drain = Drain(self.moto.endpoint, BUCKET, columns)
+        self._drain = Drain(self.moto, BUCKET, columns)
         generator_errors = OUT / f"{case.name}-generator.stderr"
         with generator_errors.open("wb") as errors:
             generator = subprocess.Popen(
@@ -348,15 +332,15 @@ class Benchmark:
 
     def _measure_bound(self, saved: list[tuple[str, Path]], count: OutputCount) -> None:
         assert self.moto is not None
-        self.moto.reset(BUCKET)
+        self.moto.reset_bucket(BUCKET)
         self.log(f"upload bound: {count.objects} objects, {count.bytes / MB:.1f} MB")
         attempts = []
         for attempt in range(self.args.bound_runs):
             if attempt:
-                self.moto.reset(BUCKET)
+                self.moto.reset_bucket(BUCKET)
             attempts.append(
                 measure_upload_bound(
-                    self.moto.endpoint,
+                    self.moto,
                     BUCKET,
                     saved,
                     part_size(self.file_size_mb),

@@ -15,10 +15,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from benchmarks.s3server import s3_client
-
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
+
+    from integration_tests.s3_server import MotoServer
 
 
 @dataclass(frozen=True)
@@ -66,11 +66,15 @@ def _start_upload(
 
 
 def measure_upload_bound(
-    endpoint: str, bucket: str, objects: list[tuple[str, Path]], part_size: int, workers: int
+    server: MotoServer,
+    bucket: str,
+    objects: list[tuple[str, Path]],
+    part_size: int,
+    workers: int,
 ) -> BoundMeasure:
     """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
     bodies = [(key, path.read_bytes()) for key, path in objects]
-    client = s3_client(endpoint, max_pool_connections=max(16, workers * 2))
+    client: S3Client = server.admin_client("s3", max_pool_connections=max(16, workers * 2))
     started = time.perf_counter()
     parts = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bound") as pool:

@@ -2,10 +2,11 @@
 
 Run it from the repository root with the repository's virtualenv::
 
-    .venv/bin/python demo/pyairbyte_example.py             # 500 users/purchases + 100 products
-    .venv/bin/python demo/pyairbyte_example.py --count 2000
+    .venv/bin/python -m demo.pyairbyte_example             # 500 users/purchases + 100 products
+    .venv/bin/python -m demo.pyairbyte_example --count 2000
 
-The part to copy into your own code is :func:`sync_with_pyairbyte`. In short::
+The part to copy into your own code is :func:`sync_with_pyairbyte` (``s3_config`` is the
+connector's config, as in the README). In short::
 
     import os
     os.environ["AIRBYTE_OFFLINE_MODE"] = "1"   # before importing airbyte: no registry, no telemetry
@@ -43,8 +44,11 @@ Notes on running this connector under PyAirbyte:
 PyAirbyte lives in its own virtualenv, `.demo/pyairbyte-venv` (created on first run: `pip install
 airbyte`, a few minutes), because it pins its own airbyte-cdk, duckdb, SQLAlchemy, ... that must not
 mix with the connector's dependencies. The launcher (this file under the repo venv) creates it,
-reuses `.demo/source-venv` from demo/run_demo.py for the faker source, starts a moto server, runs
-:func:`sync_with_pyairbyte` in the PyAirbyte venv, then counts what landed in the bucket.
+reuses `.demo/source-venv` from demo/run_demo.py for the faker source, starts a moto server
+(`integration_tests/s3_server.py`) and builds the connector config
+(`integration_tests/connector.py:build_config`), runs :func:`sync_with_pyairbyte` in the PyAirbyte
+venv, then counts what landed in the bucket. Only the launcher imports repository code; the part
+that runs in the PyAirbyte venv needs nothing but `airbyte`.
 """
 
 from __future__ import annotations
@@ -72,12 +76,10 @@ RESULT_PREFIX = "PYAIRBYTE_RESULT "
 
 
 def sync_with_pyairbyte(
-    endpoint: str,
-    bucket: str,
+    s3_config: dict[str, Any],
     count: int,
     source_executable: str,
     destination_executable: str,
-    bucket_path: str = BUCKET_PATH,
 ) -> int:
     """Read faker with PyAirbyte and write it through destination-s3; returns records written."""
     os.environ.setdefault("AIRBYTE_OFFLINE_MODE", "1")  # before `import airbyte`
@@ -91,18 +93,6 @@ def sync_with_pyairbyte(
     )
     source.select_all_streams()
 
-    s3_config: dict[str, Any] = {
-        "s3_bucket_name": bucket,
-        "s3_bucket_path": bucket_path,
-        "s3_bucket_region": "us-east-1",
-        "s3_endpoint": endpoint,  # leave out (or "") for AWS itself
-        "credentials": {
-            "auth_type": "access_key",
-            "access_key_id": "AKIADEMODEMODEMO0001",
-            "secret_access_key": "demo-secret-access-key-not-a-real-one",
-        },
-        "format": {"format_type": "JSONL"},
-    }
     destination = ab.get_destination(
         "destination-s3", config=s3_config, local_executable=destination_executable
     )
@@ -143,8 +133,11 @@ def ensure_pyairbyte_venv(venv: Path = PYAIRBYTE_VENV, python: str = sys.executa
 
 
 def launch(count: int) -> int:
-    sys.path.insert(0, str(Path(__file__).resolve().parent))
-    import run_demo  # the faker venv, moto server and S3 helpers of the pipe demo
+    # Imported here, not at the top: the same file runs `--inside` the PyAirbyte venv, which has
+    # neither the repository on its path nor moto.
+    from demo import run_demo  # the faker venv and key layout of the pipe demo
+    from integration_tests.connector import build_config
+    from integration_tests.s3_server import MotoServer
 
     pyairbyte_python = ensure_pyairbyte_venv()
     source_executable = run_demo.ensure_source_venv()
@@ -153,9 +146,9 @@ def launch(count: int) -> int:
         print(f"{destination_executable} not found: `pip install -e .` into this venv first")
         return 2
     workdir = DEMO_DIR / "pyairbyte-run"
-    server = run_demo.start_moto(workdir)
+    server = MotoServer.start(log_path=workdir / "moto_server.log")
     try:
-        run_demo.create_bucket(server.endpoint, BUCKET)
+        server.create_bucket(BUCKET)
         print(f"moto server at {server.endpoint}; bucket {BUCKET}", flush=True)
         env = {
             **os.environ,
@@ -173,8 +166,7 @@ def launch(count: int) -> int:
                 "--inside",
                 json.dumps(
                     {
-                        "endpoint": server.endpoint,
-                        "bucket": BUCKET,
+                        "s3_config": build_config(BUCKET, BUCKET_PATH, server=server),
                         "count": count,
                         "source_executable": str(source_executable),
                         "destination_executable": str(destination_executable),
@@ -193,7 +185,7 @@ def launch(count: int) -> int:
             for line in inner.stdout.splitlines()
             if line.startswith(RESULT_PREFIX)
         ]
-        objects = run_demo.read_objects(server.endpoint, BUCKET, f"{BUCKET_PATH}/")
+        objects = server.read_objects(BUCKET, f"{BUCKET_PATH}/")
     finally:
         server.stop()
     if inner.returncode != 0 or not results:

@@ -1,15 +1,17 @@
 """A real sync: Airbyte's faker source (PyPI `airbyte-source-faker`) piped into this destination.
 
-Run it from the repository root with the repository's virtualenv::
+Run it from the repository root with the repository's virtualenv (`make demo` does the first)::
 
-    .venv/bin/python demo/run_demo.py            # 1000 users/purchases + 100 products
-    .venv/bin/python demo/run_demo.py --count 5000
+    .venv/bin/python -m demo.run_demo            # 1000 users/purchases + 100 products
+    .venv/bin/python -m demo.run_demo --count 5000
 
 What it does, the way the Airbyte platform wires a sync:
 
 1. creates (or reuses) `.demo/source-venv`, a separate virtualenv holding `airbyte-source-faker`
    (the source's dependencies never mix with ours);
-2. starts `moto_server` on a free loopback port and creates a bucket;
+2. starts a moto server on a free loopback port and creates a bucket (the integration tests'
+   launcher, `integration_tests/s3_server.py`; the destination's config comes from
+   `integration_tests/connector.py:build_config`, as in the tests and the benchmark);
 3. writes the faker config, runs `source-faker discover`, and configures every stream it offers
    (full_refresh → append);
 4. runs `source-faker read` and `python main.py write` as two processes joined by OS pipes:
@@ -31,18 +33,17 @@ import contextlib
 import json
 import os
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.error
-import urllib.request
 from collections import Counter
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+from integration_tests.connector import build_config
+from integration_tests.s3_server import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_PY = REPO_ROOT / "main.py"
@@ -54,10 +55,6 @@ INSTALLED_MARKER = ".installed-requirement"
 
 BUCKET = "tarsal-demo"
 BUCKET_PATH = "faker"
-REGION = "us-east-1"
-# moto accepts any key while IAM enforcement is off; these only need to satisfy the spec.
-DEMO_ACCESS_KEY_ID = "AKIADEMODEMODEMO0001"
-DEMO_SECRET_ACCESS_KEY = "demo-secret-access-key-not-a-real-one"
 
 Message = dict[str, Any]
 
@@ -111,105 +108,7 @@ def ensure_source_venv(
 
 
 # ---------------------------------------------------------------------------------------------
-# 2. A local S3 (moto server)
-# ---------------------------------------------------------------------------------------------
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _moto_command(python: str, port: int) -> list[str]:
-    script = Path(python).parent / "moto_server"
-    if script.exists():
-        return [str(script), "-H", "127.0.0.1", "-p", str(port)]
-    return [python, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)]
-
-
-@dataclass
-class LocalS3:
-    """A moto server on 127.0.0.1, started by :func:`start_moto`."""
-
-    endpoint: str
-    process: subprocess.Popen[bytes]
-    log_path: Path
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, signal.SIGTERM)
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                with contextlib.suppress(ProcessLookupError):
-                    os.killpg(self.process.pid, signal.SIGKILL)
-                self.process.wait(timeout=10)
-
-
-def start_moto(workdir: Path, python: str = sys.executable, timeout: float = 20) -> LocalS3:
-    """Start moto_server on a free loopback port; waits until it answers."""
-    workdir.mkdir(parents=True, exist_ok=True)
-    last_error = ""
-    for _ in range(3):
-        port = _free_port()
-        log_path = workdir / "moto_server.log"
-        with open(log_path, "wb") as log:
-            process = subprocess.Popen(
-                _moto_command(python, port),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-                env=_clean_env(),
-            )
-        server = LocalS3(f"http://127.0.0.1:{port}", process, log_path)
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"{server.endpoint}/moto-api/data.json", timeout=2):
-                    return server
-            except (urllib.error.URLError, OSError) as exc:
-                last_error = str(exc)
-                time.sleep(0.1)
-        server.stop()
-        last_error = log_path.read_text(errors="replace")[-2000:] or last_error
-    raise RuntimeError(f"moto_server did not start: {last_error}")
-
-
-def s3_client(endpoint: str) -> Any:
-    import boto3
-    from botocore.config import Config
-
-    return boto3.client(
-        "s3",
-        endpoint_url=endpoint,
-        region_name=REGION,
-        aws_access_key_id=DEMO_ACCESS_KEY_ID,
-        aws_secret_access_key=DEMO_SECRET_ACCESS_KEY,
-        config=Config(s3={"addressing_style": "path"}),
-    )
-
-
-def create_bucket(endpoint: str, bucket: str = BUCKET) -> str:
-    s3_client(endpoint).create_bucket(Bucket=bucket)
-    return bucket
-
-
-def read_objects(endpoint: str, bucket: str, prefix: str = "") -> dict[str, bytes]:
-    """Every object under `prefix`, key → body, in key order."""
-    client = s3_client(endpoint)
-    objects: dict[str, bytes] = {}
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            key = item["Key"]
-            objects[key] = client.get_object(Bucket=bucket, Key=key)["Body"].read()
-    return dict(sorted(objects.items()))
-
-
-# ---------------------------------------------------------------------------------------------
-# 3. Configs and catalogs
+# 3. Source config and catalogs (step 2, the local S3, is MotoServer: see main())
 # ---------------------------------------------------------------------------------------------
 
 
@@ -221,23 +120,6 @@ def faker_config(count: int, seed: int = 42, records_per_slice: int = 100) -> di
         "records_per_slice": records_per_slice,
         "always_updated": True,
         "parallelism": 2,
-    }
-
-
-def destination_config(
-    endpoint: str, bucket: str = BUCKET, bucket_path: str = BUCKET_PATH
-) -> dict[str, Any]:
-    return {
-        "s3_bucket_name": bucket,
-        "s3_bucket_path": bucket_path,
-        "s3_bucket_region": REGION,
-        "s3_endpoint": endpoint,
-        "credentials": {
-            "auth_type": "access_key",
-            "access_key_id": DEMO_ACCESS_KEY_ID,
-            "secret_access_key": DEMO_SECRET_ACCESS_KEY,
-        },
-        "format": {"format_type": "JSONL"},
     }
 
 
@@ -559,7 +441,7 @@ def print_report(report: SyncReport, bucket: str, line_width: int = 400) -> None
 
 
 def sync_faker_into_s3(
-    endpoint: str,
+    server: MotoServer,
     bucket: str,
     count: int,
     workdir: Path,
@@ -570,7 +452,7 @@ def sync_faker_into_s3(
     python: str = sys.executable,
     source: Path | None = None,
 ) -> SyncReport:
-    """Steps 1 and 3-5 against an existing bucket; returns the comparison."""
+    """Steps 1 and 3-5 against an existing bucket of `server`; returns the comparison."""
     source = source or ensure_source_venv(python=python)
     workdir.mkdir(parents=True, exist_ok=True)
     source_config = _write_json(
@@ -587,11 +469,11 @@ def sync_faker_into_s3(
     )
     catalog_path = _write_json(workdir / "configured_catalog.json", configured)
     destination_path = _write_json(
-        workdir / "destination_config.json", destination_config(endpoint, bucket, bucket_path)
+        workdir / "destination_config.json", build_config(bucket, bucket_path, server=server)
     )
     say(f"running: {source.name} read | tee | {Path(python).name} main.py write ...")
     run = run_pipeline(source, source_config, catalog_path, destination_path, workdir, python)
-    objects = read_objects(endpoint, bucket, f"{bucket_path}/" if bucket_path else "")
+    objects = server.read_objects(bucket, f"{bucket_path}/" if bucket_path else "")
     return compare(run, objects)
 
 
@@ -612,7 +494,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--seed", type=int, default=42)
     parser.add_argument("--records-per-slice", type=int, default=100, help="records per state")
     parser.add_argument(
-        "--python", default=sys.executable, help="interpreter that runs main.py (the repo venv)"
+        "--python",
+        default=sys.executable,
+        help="interpreter that runs main.py and moto (the repo venv)",
     )
     parser.add_argument("--workdir", type=Path, default=DEMO_DIR / "run")
     args = parser.parse_args(argv)
@@ -620,12 +504,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     source = ensure_source_venv(python=args.python)
     if args.workdir.exists():
         shutil.rmtree(args.workdir)
-    server = start_moto(args.workdir, python=args.python)
+    server = MotoServer.start(log_path=args.workdir / "moto_server.log", python=args.python)
     try:
         say(f"moto server at {server.endpoint}; bucket {BUCKET}")
-        create_bucket(server.endpoint, BUCKET)
+        server.create_bucket(BUCKET)
         report = sync_faker_into_s3(
-            server.endpoint,
+            server,
             BUCKET,
             args.count,
             args.workdir,

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
-from typing import Any
+import functools
+from collections.abc import Iterator
 
 import pytest
 
-from integration_tests.connector import MakeConfig, access_key_credentials, build_config
+from integration_tests.connector import MakeConfig, build_config
 from integration_tests.s3_server import MotoServer, unique_name
 
 
@@ -36,29 +36,9 @@ def bucket(s3: MotoServer) -> str:
 
 @pytest.fixture
 def make_config(s3: MotoServer) -> MakeConfig:
-    """Factory for connector configs pointing at the test server.
+    """:func:`build_config` bound to the test server.
 
     Default credentials are the access keys of the server's admin user (``Allow *``), which stay
     valid if the test later turns IAM enforcement on.
     """
-
-    def factory(
-        bucket: str,
-        path: str = "",
-        format: Mapping[str, Any] | None = None,
-        credentials: Mapping[str, Any] | None = None,
-        **extra: Any,
-    ) -> dict[str, Any]:
-        if credentials is None:
-            admin = s3.ensure_admin()
-            credentials = access_key_credentials(admin.access_key_id, admin.secret_access_key)
-        return build_config(
-            bucket,
-            endpoint=s3.endpoint,
-            credentials=credentials,
-            path=path,
-            format=format if format is not None else {"format_type": "JSONL"},
-            **extra,
-        )
-
-    return factory
+    return functools.partial(build_config, server=s3)

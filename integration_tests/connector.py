@@ -7,6 +7,8 @@
   while reading stdout messages as they arrive (:class:`ConnectorProcess`).
 * :func:`record`, :func:`stream_state`, :func:`global_state`, :func:`legacy_state`,
   :func:`configured_catalog`, ... build the JSON dicts.
+* :func:`build_config` builds the connector's config (for the tests' ``make_config`` fixture, the
+  benchmark and the demo alike).
 """
 
 from __future__ import annotations
@@ -25,7 +27,10 @@ import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Protocol
+from typing import IO, TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from integration_tests.s3_server import MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_PY = REPO_ROOT / "main.py"
@@ -833,15 +838,30 @@ def aws_env(
 
 def build_config(
     bucket: str,
-    *,
-    endpoint: str | None,
-    credentials: Mapping[str, Any],
     path: str = "",
     format: Mapping[str, Any] | None = None,
+    credentials: Mapping[str, Any] | None = None,
+    *,
+    server: MotoServer | None = None,
+    endpoint: str | None = None,
     region: str = "us-east-1",
     **extra: Any,
 ) -> dict[str, Any]:
-    """A connector config dict; ``extra`` keys (stream_prefix, file_size_mb, ...) are added."""
+    """A connector config dict; ``extra`` keys (stream_prefix, file_size_mb, ...) are added.
+
+    ``format`` defaults to JSONL. With ``server``, ``endpoint`` defaults to the server's and
+    ``credentials`` to the access keys of its admin user (``Allow *``, created if needed), which
+    stay valid if IAM enforcement is turned on later. Without a server, ``credentials`` are
+    required and ``endpoint`` None means AWS itself (no ``s3_endpoint`` key).
+    """
+    if server is not None:
+        if endpoint is None:
+            endpoint = server.endpoint
+        if credentials is None:
+            admin = server.ensure_admin()
+            credentials = access_key_credentials(admin.access_key_id, admin.secret_access_key)
+    if credentials is None:
+        raise TypeError("build_config() needs credentials when no server is given")
     config: dict[str, Any] = {
         "s3_bucket_name": bucket,
         "s3_bucket_path": path,
@@ -856,7 +876,7 @@ def build_config(
 
 
 class MakeConfig(Protocol):
-    """Type of the ``make_config`` fixture."""
+    """Type of the ``make_config`` fixture: :func:`build_config` bound to the test server."""
 
     def __call__(
         self,

@@ -1,4 +1,8 @@
-"""A real moto S3/IAM/STS server on 127.0.0.1 for integration tests (no monkeypatching, only HTTP).
+"""A real moto S3/IAM/STS server on 127.0.0.1 (no monkeypatching, only HTTP).
+
+The one local S3 of the repository: the integration tests, the benchmark (``python -m
+benchmarks``) and the demo (``make demo``) all start it through :class:`MotoServer`, and point
+the connector at it with :func:`integration_tests.connector.build_config`.
 
 Typical use::
 
@@ -8,6 +12,9 @@ Typical use::
     server.enforce_iam(True)          # from now on every request is authenticated and authorised
     server.list_keys("my-bucket")     # admin helpers keep working (they use a real admin user)
     server.stop()
+
+``MotoServer.start(log_path=..., python=...)`` keeps the server's request log in a file of your
+choice (it is deleted on stop otherwise) and runs moto under another interpreter.
 
 Facts about moto 5.2 this module is built around (checked against the running server):
 
@@ -60,6 +67,9 @@ UNAUTHENTICATED_SECRET = "testing-secret-access-key"
 ADMIN_USER_NAME = "it-admin"
 
 START_TIMEOUT_S = 10.0
+
+DEFAULT_MAX_POOL_CONNECTIONS = 10
+"""botocore's default HTTP connection pool size per client."""
 
 PolicyDocument = dict[str, Any]
 
@@ -204,28 +214,49 @@ def _stop_leftover_servers() -> None:
 
 
 class MotoServer:
-    """One ``moto_server`` subprocess on 127.0.0.1 with its own port, state and process group."""
+    """One ``moto_server`` subprocess on 127.0.0.1 with its own port, state and process group.
 
-    def __init__(self, port: int | None = None, *, host: str = "127.0.0.1") -> None:
+    ``log_path``: where the server's stdout/stderr (its request log) goes; the file is kept after
+    :meth:`stop`. By default a temporary file, deleted on stop. ``python``: the interpreter that
+    runs ``-m moto.server`` (default: this one).
+    """
+
+    def __init__(
+        self,
+        port: int | None = None,
+        *,
+        host: str = "127.0.0.1",
+        log_path: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,
+    ) -> None:
         self.host = host
         self.port = port if port is not None else _free_port()
         self.endpoint = f"http://{host}:{self.port}"
+        self.python = python
         self._process: subprocess.Popen[bytes] | None = None
-        self._log_path: str | None = None
+        self._keep_log = log_path is not None
+        self._log_path: str | None = os.fspath(log_path) if log_path is not None else None
         self._admin: UserKeys | None = None
         self._iam_enforced = False
-        self._clients: dict[tuple[str, str, str], Any] = {}
+        self._clients: dict[tuple[str, str, str, int], Any] = {}
 
     # -- lifecycle -----------------------------------------------------------------------------
 
     @classmethod
-    def start(cls, *, attempts: int = 3) -> MotoServer:
+    def start(
+        cls,
+        *,
+        attempts: int = 3,
+        log_path: str | os.PathLike[str] | None = None,
+        python: str = sys.executable,
+        timeout: float = START_TIMEOUT_S,
+    ) -> MotoServer:
         """Start a server on a free port (retrying on a fresh port if that one got taken)."""
         last_error: MotoServerError | None = None
         for _ in range(attempts):
-            server = cls()
+            server = cls(log_path=log_path, python=python)
             try:
-                server.launch()
+                server.launch(timeout)
                 return server
             except MotoServerError as exc:
                 last_error = exc
@@ -238,11 +269,16 @@ class MotoServer:
             raise MotoServerError("server already started")
         # moto logs every request on stderr: a file, not a pipe nobody drains (a full pipe would
         # block the server).
-        log_fd, self._log_path = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
+        if self._keep_log:
+            assert self._log_path is not None
+            os.makedirs(os.path.dirname(os.path.abspath(self._log_path)), exist_ok=True)
+            log_fd = os.open(self._log_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+        else:
+            log_fd, self._log_path = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
         try:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                [self.python, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,
@@ -289,6 +325,11 @@ class MotoServer:
     def pid(self) -> int | None:
         return self._process.pid if self._process is not None else None
 
+    @property
+    def log_path(self) -> str | None:
+        """The file holding the server's output (None once a temporary log was deleted)."""
+        return self._log_path
+
     def server_log(self, tail_bytes: int = 20_000) -> str:
         """The last ``tail_bytes`` of the server's stdout/stderr (request log, tracebacks)."""
         if self._log_path is None:
@@ -313,7 +354,7 @@ class MotoServer:
                 with contextlib.suppress(ProcessLookupError, PermissionError):
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait(timeout=5)
-        if self._log_path is not None:
+        if self._log_path is not None and not self._keep_log:
             with contextlib.suppress(OSError):
                 os.unlink(self._log_path)
             self._log_path = None
@@ -357,6 +398,11 @@ class MotoServer:
         self._iam_enforced = False
         self._clients.clear()
 
+    def reset_bucket(self, bucket: str, region: str = DEFAULT_REGION) -> str:
+        """:meth:`reset`, then create an empty ``bucket``; returns its name."""
+        self.reset()
+        return self.create_bucket(bucket, region=region)
+
     def enforce_iam(self, enabled: bool = True) -> None:
         """Turn IAM enforcement on (every later request is checked) or off.
 
@@ -396,8 +442,12 @@ class MotoServer:
         session_token: str | None = None,
         *,
         region: str = DEFAULT_REGION,
+        max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
     ) -> Any:
-        """A boto3 client for this server signed with the given credentials."""
+        """A boto3 client for this server signed with the given credentials.
+
+        ``max_pool_connections``: HTTP connections it keeps (raise it for many threads).
+        """
         return _boto_session().client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.endpoint,
@@ -409,6 +459,7 @@ class MotoServer:
                 connect_timeout=5,
                 read_timeout=60,
                 retries={"max_attempts": 2, "mode": "standard"},
+                max_pool_connections=max_pool_connections,
             ),
         )
 
@@ -417,19 +468,28 @@ class MotoServer:
         token = keys.session_token if isinstance(keys, SessionKeys) else None
         return self.client(service, keys.access_key_id, keys.secret_access_key, token, **kwargs)
 
-    def admin_client(self, service: str, region: str = DEFAULT_REGION) -> Any:
+    def admin_client(
+        self,
+        service: str,
+        region: str = DEFAULT_REGION,
+        *,
+        max_pool_connections: int = DEFAULT_MAX_POOL_CONNECTIONS,
+    ) -> Any:
         """A client with full rights: the admin user's keys if it exists, any keys otherwise.
 
         Works whether enforcement is on or off (enforcement always creates the admin first).
+        Clients are cached (boto3 clients are thread-safe): one per service, region and pool size.
         """
         if self._admin is not None:
             key_id, secret = self._admin.access_key_id, self._admin.secret_access_key
         else:
             key_id, secret = UNAUTHENTICATED_KEY_ID, UNAUTHENTICATED_SECRET
-        cache_key = (service, region, key_id)
+        cache_key = (service, region, key_id, max_pool_connections)
         cached = self._clients.get(cache_key)
         if cached is None:
-            cached = self.client(service, key_id, secret, region=region)
+            cached = self.client(
+                service, key_id, secret, region=region, max_pool_connections=max_pool_connections
+            )
             self._clients[cache_key] = cached
         return cached
 
@@ -549,6 +609,10 @@ class MotoServer:
     def read_object(self, bucket: str, key: str) -> bytes:
         body: bytes = self.admin_client("s3").get_object(Bucket=bucket, Key=key)["Body"].read()
         return body
+
+    def read_objects(self, bucket: str, prefix: str = "") -> dict[str, bytes]:
+        """Every object under ``prefix``: key -> body, in key order."""
+        return {key: self.read_object(bucket, key) for key in self.list_keys(bucket, prefix)}
 
     def read_text(self, bucket: str, key: str) -> str:
         return self.read_object(bucket, key).decode("utf-8")

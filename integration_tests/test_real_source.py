@@ -11,39 +11,22 @@ with `pip install airbyte-source-faker` (about a minute) and reused afterwards.
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import random
 import re
-import sys
 from collections import Counter
 from pathlib import Path
-from types import ModuleType
-from typing import Any
 
 import pytest
 
+from demo import run_demo
 from integration_tests.s3_server import MotoServer
 
 pytestmark = pytest.mark.slow
 
-REPO_ROOT = Path(__file__).resolve().parent.parent
 COUNT = 300  # users and purchases; products are always 100
 RECORDS_PER_SLICE = 50  # a state every 50 records: 13 states for 700 records
 SAMPLE_SIZE = 25
-
-
-def _load_demo() -> ModuleType:
-    path = REPO_ROOT / "demo" / "run_demo.py"
-    spec = importlib.util.spec_from_file_location("run_demo", path)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules.setdefault("run_demo", module)
-    spec.loader.exec_module(module)
-    return module
-
-
-run_demo = _load_demo()
 
 
 @pytest.fixture(scope="module")
@@ -54,9 +37,9 @@ def source_faker() -> Path:
 
 
 @pytest.fixture
-def synced(s3: MotoServer, bucket: str, source_faker: Path, tmp_path: Path) -> Any:
+def synced(s3: MotoServer, bucket: str, source_faker: Path, tmp_path: Path) -> run_demo.SyncReport:
     return run_demo.sync_faker_into_s3(
-        s3.endpoint,
+        s3,
         bucket,
         COUNT,
         tmp_path,
@@ -65,13 +48,8 @@ def synced(s3: MotoServer, bucket: str, source_faker: Path, tmp_path: Path) -> A
     )
 
 
-def _source_records(report: Any) -> dict[str, list[dict[str, Any]]]:
-    records: dict[str, list[dict[str, Any]]] = report.source_records
-    return records
-
-
 def test_every_record_and_state_of_a_real_source_arrives(
-    synced: Any, s3: MotoServer, bucket: str
+    synced: run_demo.SyncReport, s3: MotoServer, bucket: str
 ) -> None:
     report = synced
     run = report.run
@@ -81,7 +59,7 @@ def test_every_record_and_state_of_a_real_source_arrives(
     )
 
     # The source really produced the configured amount of data, in every stream it offers.
-    source_records = _source_records(report)
+    source_records = report.source_records
     assert set(source_records) == {"users", "purchases", "products"}
     assert len(source_records["users"]) == COUNT
     assert len(source_records["products"]) == 100

@@ -1,118 +1,24 @@
-"""A moto S3 server on 127.0.0.1 for the benchmark, and the S3 reads that check a run's output."""
+"""What a benchmark run left in S3: objects, bytes, lines and records, checked as they are read.
+
+:func:`count_bucket` reads every object of a bucket after a run (optionally keeping the bytes for
+the upload bound); :class:`Drain` counts and deletes objects while a long run is still going.
+The server is the tests' :class:`integration_tests.s3_server.MotoServer`.
+"""
 
 from __future__ import annotations
 
 import csv
-import os
-import shutil
-import socket
-import subprocess
-import sys
 import threading
-import time
-import urllib.error
-import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import boto3
-from botocore.config import Config
-
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
-ACCESS_KEY_ID = "AKIABENCHMARK0000000"
-SECRET_ACCESS_KEY = "benchmark-secret-access-key-0000"
-REGION = "us-east-1"
+    from integration_tests.s3_server import MotoServer
+
 READ_CHUNK = 8 << 20
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _moto_server_command() -> list[str]:
-    """The venv's `moto_server` script, next to this interpreter."""
-    script = Path(sys.executable).with_name("moto_server")
-    if script.exists():
-        return [str(script)]
-    found = shutil.which("moto_server")
-    if found is None:
-        raise RuntimeError("moto_server not found: pip install 'moto[server]'")
-    return [found]
-
-
-class MotoServer:
-    """`moto_server` as a subprocess on a free loopback port; `stop()` ends it."""
-
-    def __init__(self, log_path: Path) -> None:
-        self.port = _free_port()
-        self.endpoint = f"http://127.0.0.1:{self.port}"
-        self._log = log_path.open("wb")
-        self.process = subprocess.Popen(
-            [*_moto_server_command(), "-H", "127.0.0.1", "-p", str(self.port)],
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            env={**os.environ, "MOTO_CALL_RESET_API": "true"},
-        )
-        self._wait_ready()
-        self.client = s3_client(self.endpoint)
-
-    def _wait_ready(self, timeout: float = 20.0) -> None:
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if self.process.poll() is not None:
-                raise RuntimeError(f"moto_server exited with {self.process.returncode}")
-            try:
-                with urllib.request.urlopen(f"{self.endpoint}/moto-api/data.json", timeout=1):
-                    return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                time.sleep(0.1)
-        raise RuntimeError(f"moto_server did not answer on {self.endpoint}")
-
-    def reset(self, bucket: str) -> None:
-        """Drop everything moto holds, then create an empty `bucket`."""
-        request = urllib.request.Request(f"{self.endpoint}/moto-api/reset", method="POST")
-        with urllib.request.urlopen(request, timeout=60):
-            pass
-        self.client.create_bucket(Bucket=bucket)
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(timeout=10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._log.close()
-
-
-def s3_client(endpoint: str, max_pool_connections: int = 16) -> S3Client:
-    return boto3.Session(
-        aws_access_key_id=ACCESS_KEY_ID, aws_secret_access_key=SECRET_ACCESS_KEY
-    ).client(
-        "s3",
-        endpoint_url=endpoint,
-        config=Config(
-            region_name=REGION,
-            max_pool_connections=max_pool_connections,
-            s3={"addressing_style": "path"},
-            retries={"mode": "standard", "max_attempts": 3},
-        ),
-    )
-
-
-def list_keys(client: S3Client, bucket: str) -> Iterator[tuple[str, int]]:
-    """(key, size) of every completed object, in key order."""
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket):
-        for item in page.get("Contents", []):
-            yield item["Key"], item["Size"]
 
 
 @dataclass
@@ -187,15 +93,16 @@ class _NullFile:
 
 
 def count_bucket(
-    client: S3Client,
+    server: MotoServer,
     bucket: str,
     header_columns: frozenset[str] | None,
     save_dir: Path | None = None,
 ) -> tuple[OutputCount, list[tuple[str, Path]]]:
     """Count every object; with `save_dir`, also keep each object's bytes there (for the bound)."""
+    client = server.admin_client("s3")
     total = OutputCount()
     saved: list[tuple[str, Path]] = []
-    for index, (key, _size) in enumerate(list_keys(client, bucket)):
+    for index, key in enumerate(server.list_keys(bucket)):
         path = save_dir / f"{index:06d}.part" if save_dir is not None else None
         total.add(count_object(client, bucket, key, header_columns, path))
         if path is not None:
@@ -213,12 +120,13 @@ class Drain:
 
     def __init__(
         self,
-        endpoint: str,
+        server: MotoServer,
         bucket: str,
         header_columns: frozenset[str] | None,
         interval: float = 2.0,
     ) -> None:
-        self._client = s3_client(endpoint)
+        self._server = server
+        self._client = server.admin_client("s3")
         self._bucket = bucket
         self._header_columns = header_columns
         self._interval = interval
@@ -230,7 +138,7 @@ class Drain:
         self._thread.start()
 
     def _pass(self) -> None:
-        for key, _size in list(list_keys(self._client, self._bucket)):
+        for key in self._server.list_keys(self._bucket):
             if key in self._seen:
                 continue
             self._seen.add(key)

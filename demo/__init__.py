@@ -1,0 +1,1 @@
+"""The demos: `make demo` runs `python -m demo.run_demo` from the repository root."""
