@@ -1,6 +1,6 @@
 """The validated connector configuration as frozen, typed objects.
 
-The raw JSON config is checked against spec.json by the CDK at the entry point; `parse_config`
+The raw JSON config is checked against spec.json by validation.py at the entry point; `parse_config`
 turns it into these objects once, and nothing below the entry point reads the raw dict.
 """
 
