@@ -7,7 +7,6 @@ VERSION = "0.1.0"
 MAIN_REQUIREMENTS = [
     "airbyte-cdk>=7.39,<8",
     "boto3>=1.35",
-    "smart-open[s3]>=9.0,<10",
     "jsonschema>=4.17",
     # msgspec decodes the message envelope while keeping `data` as raw JSON bytes: the hot path
     # never builds a Python dict for JSONL or unflattened CSV records. Where root-level CSV

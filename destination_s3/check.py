@@ -10,7 +10,8 @@ from __future__ import annotations
 import re
 
 from destination_s3.config import ConnectorConfig
-from destination_s3.storage import Bucket, StorageError, build_s3_client
+from destination_s3.s3_client import RetryPolicy
+from destination_s3.storage import StorageError, open_bucket
 
 # One fixed key, so repeated checks leave at most one object behind.
 PROBE_NAME = "_tarsal_connection_check.txt"
@@ -27,7 +28,7 @@ def run_check(config: ConnectorConfig) -> tuple[bool, str]:
     """(succeeded, message) — never raises."""
     location = config.location
     try:
-        bucket = Bucket(build_s3_client(location, config.credentials), location.bucket)
+        bucket = open_bucket(location, config.credentials, RetryPolicy())
         actual_region = bucket.region()
         # S3-compatible stores answer with names like "auto": only AWS region names are compared.
         if _AWS_REGION.fullmatch(actual_region) and actual_region != location.region:

@@ -29,6 +29,10 @@ _CONFIG_ERROR_ADVICE: dict[str, str] = {
     "InvalidBucketName": "check the bucket name",
     "KMS.AccessDeniedException": "grant kms:GenerateDataKey on the bucket's KMS key",
     "NoSuchUpload": "an upload was aborted by a lifecycle rule or another process; retry the sync",
+    "EndpointUnreachable": (
+        "check S3 Endpoint (empty for AWS) and that this network can reach it (DNS, firewall, "
+        "proxy); an outage is retried by the next sync"
+    ),
 }
 
 # HTTP statuses that, without a known code, still point at configuration.
@@ -43,6 +47,8 @@ class S3Failure:
     code: str  # the AWS error code, or the exception class name for non-AWS errors
     detail: str  # the AWS error message
     is_config_error: bool
+    # S3 answered the first and only attempt with this error: the request had no effect.
+    answered_at_once: bool = False
 
     def sentence(self, bucket: str) -> str:
         advice = _CONFIG_ERROR_ADVICE.get(self.code, "")
@@ -66,9 +72,16 @@ class S3Failure:
 
 
 def is_config_error_code(code: str, http_status: int | None) -> bool:
-    if code in _CONFIG_ERROR_ADVICE and code != "NoSuchUpload":
+    if code in _CONFIG_ERROR_ADVICE and code not in ("NoSuchUpload", "EndpointUnreachable"):
         return True
-    return code == "" and http_status in _CONFIG_STATUSES
+    # An error without a code (botocore then uses the status as the code, e.g. "403"): the
+    # status alone says whether the settings are at fault.
+    return (code == "" or code.isdigit()) and http_status in _CONFIG_STATUSES
+
+
+class Cancelled(BaseException):
+    """The orchestrator cancelled the sync (SIGTERM). A BaseException, like KeyboardInterrupt, so
+    that no `except Exception` on the way up mistakes it for a failed call."""
 
 
 class InputError(Exception):
@@ -87,4 +100,14 @@ class InputError(Exception):
         # setting the user can change, so it is a system error.
         return AirbyteTracedException(
             message=str(self), internal_message=str(self), failure_type=FailureType.system_error
+        )
+
+
+class CatalogError(Exception):
+    """The configured catalog asks for something this destination cannot write; the user fixes it
+    in the connection's settings (stream prefix, bucket path, namespace mapping)."""
+
+    def traced(self) -> AirbyteTracedException:
+        return AirbyteTracedException(
+            message=str(self), internal_message=str(self), failure_type=FailureType.config_error
         )

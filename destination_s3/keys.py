@@ -15,13 +15,26 @@ neighbour `a_b`.
 from __future__ import annotations
 
 import datetime as dt
+import re
 from dataclasses import dataclass, field
 
 PARTITION_ID = 0
 
-# Overwrite streams record which generation wrote each object here (outside every stream's
-# directory): the least-privilege policy cannot read object metadata, but it can list keys.
+# Which generation wrote each object is recorded here, outside every stream's directory: the
+# least-privilege policy cannot read object metadata, but it can list keys. Readers skip every
+# `_tarsal_*` prefix (Spark and Hive skip `_`-prefixed folders by themselves).
 GENERATIONS_FOLDER = "_tarsal_generations"
+# A marker must not look like a data file to a reader globbing `**/*.csv` or `**/*.jsonl`.
+MARKER_SUFFIX = ".marker"
+
+# S3 refuses longer keys (KeyTooLongError); some S3-compatible stores silently accept them.
+S3_MAX_KEY_BYTES = 1024
+# The longest object name we write: `YYYY_MM_DD_<epoch ms>_0.<ext>`, with room for the compressed
+# extensions and a generation id of 19 digits in the marker's key.
+_LONGEST_MARKED_NAME = len("9999999999999999999/2026_11_29_99999999999999_0.jsonl.zst.marker")
+
+# The names this connector gives its objects: only these are ever deleted by an overwrite.
+_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.(jsonl|csv)")
 
 
 # Never produced by escaping (an escaped `%` is always followed by two hex digits).
@@ -62,7 +75,30 @@ def generation_markers_prefix(bucket_path: str, directory: str) -> str:
 
 def generation_marker_key(markers_prefix: str, generation_id: int, object_key: str) -> str:
     """An empty object whose key says: `object_key` was written by generation `generation_id`."""
-    return f"{markers_prefix}{generation_id}/{object_key.rsplit('/', 1)[-1]}"
+    return f"{markers_prefix}{generation_id}/{object_key.rsplit('/', 1)[-1]}{MARKER_SUFFIX}"
+
+
+def longest_key_bytes(markers_prefix: str) -> int:
+    """The longest key (in bytes, as S3 counts) this connector can write for a stream: its
+    generation markers are longer than its data objects."""
+    return len(markers_prefix.encode()) + _LONGEST_MARKED_NAME
+
+
+def is_own_object_name(name: str) -> bool:
+    """Whether a name (the part of a key after the stream's directory) is one this connector
+    gives its data objects."""
+    return _OWN_OBJECT_NAME.fullmatch(name) is not None
+
+
+def parse_marker(relative_key: str) -> tuple[int, str] | None:
+    """(generation, object name) of a marker key relative to its stream's markers prefix, or None
+    for anything else: a deeper key belongs to a namespaced stream whose namespace is this
+    stream's name. Markers written before MARKER_SUFFIX existed have the object's name alone."""
+    generation, _, name = relative_key.partition("/")
+    if not (generation.isascii() and generation.isdigit()):
+        return None
+    name = name.removesuffix(MARKER_SUFFIX)
+    return (int(generation), name) if is_own_object_name(name) else None
 
 
 def object_key(directory: str, opened_at_ms: int, extension: str) -> str:

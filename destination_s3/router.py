@@ -10,7 +10,13 @@ from typing import Any
 
 from destination_s3.config import ConnectorConfig
 from destination_s3.encoders import LineEncoder, encoder_for, root_level_properties
-from destination_s3.keys import generation_markers_prefix, stream_directory
+from destination_s3.errors import CatalogError
+from destination_s3.keys import (
+    S3_MAX_KEY_BYTES,
+    generation_markers_prefix,
+    longest_key_bytes,
+    stream_directory,
+)
 from destination_s3.writer import StreamTarget, StreamWriter
 
 logger = logging.getLogger("airbyte")
@@ -47,25 +53,33 @@ def configured_streams(
         truncate = sync_mode == "overwrite" or (
             bool(minimum_generation_id) and minimum_generation_id == generation_id
         )
+        if minimum_generation_id is None:
+            # Without a minimum, an overwrite keeps only its own generation; appends keep all.
+            overwrite_with_id = sync_mode == "overwrite" and generation_id is not None
+            minimum_generation_id = generation_id if overwrite_with_id else 0
         header, encode = encoder_for(
             config.output_format, root_level_properties(stream.get("json_schema"))
         )
         directory = stream_directory(config.location.path, namespace, config.stream_prefix, name)
+        markers_prefix = generation_markers_prefix(config.location.path, directory)
+        if longest_key_bytes(markers_prefix) > S3_MAX_KEY_BYTES:
+            shown = f"{namespace}.{name}" if namespace else name
+            raise CatalogError(
+                f"Stream '{shown[:100]}{'…' if len(shown) > 100 else ''}': its object keys would "
+                f"be up to {longest_key_bytes(markers_prefix)} bytes long, over S3's limit of "
+                f"{S3_MAX_KEY_BYTES}. To fix: shorten the S3 Bucket Path, the stream prefix, or "
+                "the stream's name or namespace (namespace mapping in the connection)."
+            )
         target = StreamTarget(
             name=name,
             namespace=namespace,
             directory=directory,
             header=header,
+            sync_mode=sync_mode,
             truncate=truncate,
             generation_id=generation_id,
-            minimum_generation_id=(
-                minimum_generation_id if minimum_generation_id is not None else generation_id
-            ),
-            markers_prefix=(
-                generation_markers_prefix(config.location.path, directory)
-                if truncate and generation_id is not None
-                else None
-            ),
+            minimum_generation_id=minimum_generation_id,
+            markers_prefix=markers_prefix,
         )
         streams[(namespace, name)] = ConfiguredStream(target, encode)
     return streams

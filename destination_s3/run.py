@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ctypes
 import json
+import os
 import pkgutil
 import sys
 
@@ -45,3 +46,9 @@ def run() -> None:
     from destination_s3.destination import DestinationS3
 
     DestinationS3().run(sys.argv[1:])
+    # Everything is said and every thread is done. Tearing down the interpreter (and the CDK's
+    # thousands of objects) takes long enough that an orchestrator's SIGTERM after our answer
+    # would land in it, after Python restored the default handler: exit at once instead.
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(0)

@@ -1,131 +1,35 @@
-"""The storage layer: the only module that talks to boto3 and smart_open.
+"""The storage layer: with s3_client.py, the only code that talks to boto3.
 
-It builds the S3 client (static keys, an assumed role whose credentials refresh themselves, or the
-default chain), turns botocore errors into `S3Failure`s, and owns the life of one object upload.
+`Bucket` is the set of bucket operations a sync needs; every call goes through `Bucket.call`, which
+turns any failure into a `StorageError` naming the action, the S3 code and whose fault it is.
+`ObjectUpload` (upload.py) owns the life of one object.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
 
-import boto3
-import botocore.credentials
 import botocore.exceptions
-import botocore.session
-from botocore.config import Config
-from smart_open.s3 import MultipartWriter
 
-from destination_s3.config import (
-    AccessKeyCredentials,
-    Credentials,
-    RoleCredentials,
-    S3Location,
-)
+from destination_s3.config import Credentials, RoleCredentials, S3Location
 from destination_s3.errors import S3Failure, is_config_error_code
+from destination_s3.s3_client import RetryPolicy, assumed_role_session, boto3_session, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
 
 logger = logging.getLogger("airbyte")
 
-# smart_open logs every part at INFO; that would flood the platform's log with LOG messages.
-logging.getLogger("smart_open").setLevel(logging.WARNING)
-
-ROLE_SESSION_NAME = "tarsal-destination-s3"
-ROLE_SESSION_SECONDS = 3600
-
-# botocore's "standard" retry mode retries exactly the transient failures: throttling
-# (SlowDown, Throttling…), 5xx, RequestTimeout, and connection errors, with jittered backoff.
-# Everything else (AccessDenied, NoSuchBucket, …) surfaces at once.
-RETRY_POLICY = {"mode": "standard", "max_attempts": 8}
-
 T = TypeVar("T")
 
-
-def _client_config(location: S3Location, max_pool_connections: int) -> Config:
-    s3_options: dict[str, Any] = {}
-    if location.endpoint:
-        # S3-compatible stores (MinIO, R2, a local server) rarely resolve bucket subdomains.
-        s3_options["addressing_style"] = "path"
-    return Config(
-        region_name=location.region,
-        retries=RETRY_POLICY,  # type: ignore[arg-type]
-        max_pool_connections=max_pool_connections,
-        connect_timeout=10,
-        read_timeout=120,
-        tcp_keepalive=True,
-        s3=s3_options,  # type: ignore[arg-type]
-    )
-
-
-class _AssumedRoleProvider(botocore.credentials.CredentialProvider):
-    """Gives a session the assumed role's credentials, refreshed by botocore before they expire."""
-
-    METHOD = "destination-s3-assume-role"
-    CANONICAL_NAME = "destination-s3-assume-role"
-
-    def __init__(self, credentials: botocore.credentials.RefreshableCredentials) -> None:
-        super().__init__()
-        self._credentials = credentials
-
-    def load(self) -> botocore.credentials.RefreshableCredentials:
-        return self._credentials
-
-
-def _assume_role(location: S3Location, role: RoleCredentials) -> botocore.session.Session:
-    base_session = boto3.Session()
-    sts = base_session.client(
-        "sts",
-        region_name=location.region,
-        endpoint_url=location.endpoint,
-        config=Config(retries=RETRY_POLICY),  # type: ignore[arg-type]
-    )
-
-    def fetch() -> dict[str, str]:
-        request: dict[str, Any] = {
-            "RoleArn": role.role_arn,
-            "RoleSessionName": ROLE_SESSION_NAME,
-            "DurationSeconds": ROLE_SESSION_SECONDS,
-        }
-        if role.external_id:
-            request["ExternalId"] = role.external_id
-        issued = sts.assume_role(**request)["Credentials"]
-        return {
-            "access_key": issued["AccessKeyId"],
-            "secret_key": issued["SecretAccessKey"],
-            "token": issued["SessionToken"],
-            "expiry_time": issued["Expiration"].isoformat(),
-        }
-
-    try:
-        refreshable = botocore.credentials.RefreshableCredentials.create_from_metadata(
-            metadata=fetch(), refresh_using=fetch, method=_AssumedRoleProvider.METHOD
-        )
-    except Exception as exc:
-        raise StorageError(describe_error(exc, f"sts:AssumeRole on {role.role_arn}")) from exc
-    session = botocore.session.Session()
-    resolver = session.get_component("credential_provider")
-    resolver.insert_before("env", _AssumedRoleProvider(refreshable))
-    return session
-
-
-def build_s3_client(
-    location: S3Location, credentials: Credentials, max_pool_connections: int = 16
-) -> S3Client:
-    """An S3 client for the bucket's region and endpoint, authenticated as configured."""
-    config = _client_config(location, max_pool_connections)
-    if isinstance(credentials, AccessKeyCredentials):
-        session = boto3.Session(
-            aws_access_key_id=credentials.access_key_id,
-            aws_secret_access_key=credentials.secret_access_key,
-        )
-    elif isinstance(credentials, RoleCredentials):
-        session = boto3.Session(botocore_session=_assume_role(location, credentials))
-    else:
-        session = boto3.Session()
-    return session.client("s3", endpoint_url=location.endpoint, config=config)
+LIFECYCLE_ADVICE = (
+    "allow s3:AbortMultipartUpload (and s3:ListBucketMultipartUploads) to the connector, or add "
+    "a lifecycle rule that aborts incomplete multipart uploads after a day"
+)
 
 
 class StorageError(Exception):
@@ -136,50 +40,85 @@ class StorageError(Exception):
         self.failure = failure
 
 
-def describe_error(exc: BaseException, action: str) -> S3Failure:
-    """Describe a boto3/smart_open exception without quoting anything secret."""
-    # smart_open wraps a failed CreateMultipartUpload in a ValueError; the ClientError is its cause.
-    while not isinstance(exc, botocore.exceptions.ClientError) and exc.__cause__ is not None:
-        exc = exc.__cause__
+_CONNECTION_ERRORS = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ReadTimeoutError,
+)
+
+
+def describe_error(
+    exc: BaseException, action: str, endpoint: str | None = None, reached: bool = False
+) -> S3Failure:
+    """Describe a boto3 exception without quoting anything secret.
+
+    A connection failure before S3 ever answered is most likely a wrong endpoint or a blocked
+    network (config_error); once S3 has answered, it is an outage (system_error).
+    """
     if isinstance(exc, botocore.exceptions.ClientError):
         error = exc.response.get("Error", {})
         status = exc.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
         code = str(error.get("Code") or "")
         detail = str(error.get("Message") or "")
-        if not code and status:
+        is_config = is_config_error_code(code, status)
+        # botocore names a code-less error by its status ("403"): say that it is a status.
+        if (not code or code.isdigit()) and status:
             code = f"HTTP {status}"
-        return S3Failure(action, code, detail, is_config_error_code(code, status))
+        retried = exc.response.get("ResponseMetadata", {}).get("RetryAttempts", 0)
+        return S3Failure(action, code, detail, is_config, answered_at_once=not retried)
     if isinstance(exc, botocore.exceptions.NoCredentialsError):
         return S3Failure(action, "NoCredentials", "no AWS credentials were found", True)
-    if isinstance(exc, botocore.exceptions.EndpointConnectionError):
-        return S3Failure(action, "EndpointConnectionError", str(exc), True)
-    if isinstance(exc, botocore.exceptions.BotoCoreError):
-        return S3Failure(action, type(exc).__name__, str(exc), False)
+    if isinstance(exc, _CONNECTION_ERRORS):
+        where = endpoint or "the AWS S3 endpoint"
+        detail = f"{where} could not be reached: {exc}"
+        return S3Failure(action, "EndpointUnreachable", detail, not reached)
     return S3Failure(action, type(exc).__name__, str(exc), False)
 
 
-def call(action: str, fn: Callable[[], T]) -> T:
-    """Run one storage call, turning any failure into a StorageError naming `action`."""
-    try:
-        return fn()
-    except StorageError:
-        raise
-    except Exception as exc:
-        raise StorageError(describe_error(exc, action)) from exc
+@dataclass(frozen=True)
+class StoredObject:
+    key: str
+    size: int
+    etag: str  # without quotes
+
+
+def md5_etag(body: bytes) -> str:
+    """The ETag S3 gives an object stored by one unencrypted (or SSE-S3) PutObject."""
+    return hashlib.md5(body, usedforsecurity=False).hexdigest()
 
 
 class Bucket:
-    """The bucket-level operations the connector needs, on one client."""
+    """The bucket-level operations the connector needs.
 
-    def __init__(self, client: S3Client, name: str) -> None:
+    `client` does the work with the connector's retry policy; `quick_client` serves the
+    best-effort calls of a failing or cancelled sync, which must finish within a short grace.
+    """
+
+    def __init__(self, client: S3Client, name: str, quick_client: S3Client | None = None) -> None:
         self.client = client
+        self.quick_client = quick_client or client
         self.name = name
+        # Set once any call succeeded: later connection failures are outages, not bad settings.
+        self.reached = False
 
     def url(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
 
+    def call(self, action: str, fn: Callable[[], T]) -> T:
+        """Run one storage call, turning any failure into a StorageError naming `action`."""
+        try:
+            result = fn()
+        except StorageError:
+            raise
+        except Exception as exc:
+            endpoint = self.client.meta.endpoint_url
+            raise StorageError(describe_error(exc, action, endpoint, self.reached)) from exc
+        self.reached = True
+        return result
+
     def region(self) -> str:
-        answer = call(
+        answer = self.call(
             f"s3:GetBucketLocation on s3://{self.name}",
             lambda: self.client.get_bucket_location(Bucket=self.name),
         )
@@ -187,11 +126,11 @@ class Bucket:
         constraint = answer.get("LocationConstraint") or "us-east-1"
         return "eu-west-1" if constraint == "EU" else constraint
 
-    def list_keys(
+    def list_objects(
         self, prefix: str, limit: int | None = None, delimiter: str | None = None
-    ) -> Iterator[str]:
-        """Keys under `prefix`, in key order; `limit` stops after that many; with `delimiter`,
-        only the keys directly under `prefix` (nothing in sub-folders)."""
+    ) -> Iterator[StoredObject]:
+        """Objects under `prefix`, in key order; `limit` stops after that many; with `delimiter`,
+        only the objects directly under `prefix` (nothing in sub-folders)."""
         action = f"s3:ListBucket on {self.url(prefix)}"
         paginator = self.client.get_paginator("list_objects_v2")
         request: dict[str, Any] = {"Bucket": self.name, "Prefix": prefix}
@@ -199,14 +138,25 @@ class Bucket:
             request["PaginationConfig"] = {"MaxItems": limit, "PageSize": min(limit, 1000)}
         if delimiter:
             request["Delimiter"] = delimiter
-        pages = paginator.paginate(**request)
-        iterator = iter(pages)
+        pages = iter(paginator.paginate(**request))
         while True:
-            page = call(action, lambda: next(iterator, None))
+            page = self.call(action, lambda: next(pages, None))
             if page is None:
                 return
             for item in page.get("Contents", []):
-                yield item["Key"]
+                yield StoredObject(item["Key"], item["Size"], item["ETag"].strip('"'))
+
+    def list_keys(
+        self, prefix: str, limit: int | None = None, delimiter: str | None = None
+    ) -> Iterator[str]:
+        for stored in self.list_objects(prefix, limit, delimiter):
+            yield stored.key
+
+    def holds(self, key: str, size: int, etag: str) -> bool:
+        """Whether `key` exists with exactly this size and ETag (ListBucket is all it needs)."""
+        for stored in self.list_objects(key, limit=1):
+            return stored.key == key and stored.size == size and stored.etag == etag
+        return False
 
     def put_object(
         self,
@@ -216,27 +166,38 @@ class Bucket:
         metadata: dict[str, str] | None = None,
         if_absent: bool = False,
     ) -> None:
-        """One-request upload; with `if_absent`, S3 refuses (412) to replace an existing object."""
+        """One-request upload; with `if_absent`, S3 refuses (412) to replace an existing object.
+
+        When S3 executed a conditional PutObject but its answer was lost, botocore's retry gets
+        412 PreconditionFailed for our own object: if the key holds exactly our bytes, that is
+        success.
+        """
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
-        call(
-            f"s3:PutObject on {self.url(key)}",
-            lambda: self.client.put_object(
-                Bucket=self.name,
-                Key=key,
-                Body=body,
-                ContentType=content_type,
-                Metadata=metadata or {},
-                **extra,
-            ),
-        )
+        try:
+            self.call(
+                f"s3:PutObject on {self.url(key)}",
+                lambda: self.client.put_object(
+                    Bucket=self.name,
+                    Key=key,
+                    Body=body,
+                    ContentType=content_type,
+                    Metadata=metadata or {},
+                    **extra,
+                ),
+            )
+        except StorageError as error:
+            if not (if_absent and error.failure.code == "PreconditionFailed"):
+                raise
+            if not self.holds(key, len(body), md5_etag(body)):
+                raise
+            logger.info("PutObject of %s was retried after S3 stored it: kept", self.url(key))
 
     def delete_keys(self, keys: Sequence[str]) -> None:
         """Delete keys in batches of 1,000; any per-key error fails the whole call."""
         for start in range(0, len(keys), 1000):
             batch = keys[start : start + 1000]
-            action = f"s3:DeleteObject on {self.url(batch[0])}"
-            answer = call(
-                action,
+            answer = self.call(
+                f"s3:DeleteObject on {self.url(batch[0])}",
                 lambda batch=batch: self.client.delete_objects(  # type: ignore[misc]
                     Bucket=self.name,
                     Delete={"Objects": [{"Key": key} for key in batch], "Quiet": True},
@@ -255,72 +216,63 @@ class Bucket:
                     )
                 )
 
+    def abort_upload(self, key: str, upload_id: str, quick: bool = False) -> None:
+        client = self.quick_client if quick else self.client
+        try:
+            self.call(
+                f"s3:AbortMultipartUpload on {self.url(key)}",
+                lambda: client.abort_multipart_upload(
+                    Bucket=self.name, Key=key, UploadId=upload_id
+                ),
+            )
+        except StorageError as error:
+            # A retried abort whose first attempt went through finds nothing left to abort.
+            if error.failure.code != "NoSuchUpload":
+                raise
 
-class ObjectUpload:
-    """One object's upload: parts while it grows, then complete, or abort on failure.
+    def abort_other_uploads(self, key: str, keep: str | None, quick: bool = False) -> bool:
+        """Abort the uploads of `key` other than `keep`; True when none is left open.
 
-    An object that never fills a part is sent with a single PutObject when completed (one request
-    instead of three). Larger ones go through smart_open's MultipartWriter. Every completion is
-    conditional (If-None-Match: *), so an existing object is never replaced. Not thread-safe: the
-    caller runs one object's calls one after another.
-    """
+        A CreateMultipartUpload that S3 executed but whose answer was lost leaves an upload
+        behind when botocore retries it (or gives up). Only warns when the permissions (or an
+        unreachable S3) do not allow the clean-up."""
+        client = self.quick_client if quick else self.client
+        try:
+            answer = self.call(
+                f"s3:ListBucketMultipartUploads on {self.url(key)}",
+                lambda: client.list_multipart_uploads(Bucket=self.name, Prefix=key),
+            )
+            orphans = [
+                upload["UploadId"]
+                for upload in answer.get("Uploads", [])
+                if upload["Key"] == key and upload["UploadId"] != keep
+            ]
+            for upload_id in orphans:
+                self.abort_upload(key, upload_id, quick)
+        except StorageError as error:
+            logger.warning(
+                "A CreateMultipartUpload of %s was retried or lost, so S3 may hold an open upload "
+                "that will never complete, and it could not be cleaned up (%s). To fix: %s.",
+                self.url(key),
+                error,
+                LIFECYCLE_ADVICE,
+            )
+            return False
+        return True
 
-    def __init__(
-        self, bucket: Bucket, key: str, part_size: int, content_type: str, metadata: dict[str, str]
-    ) -> None:
-        self.bucket = bucket
-        self.key = key
-        self.part_size = part_size
-        self.content_type = content_type
-        self.metadata = metadata
-        self.bytes_written = 0
-        self._multipart: MultipartWriter | None = None
-        self.finished = False
 
-    def write(self, chunk: bytes) -> None:
-        """Add bytes; a full part goes to S3 now, the rest waits in smart_open's part buffer."""
-        action = f"s3:PutObject on {self.bucket.url(self.key)}"
-        if self._multipart is None:
-            self._multipart = call(action, self._open_multipart)
-        multipart = self._multipart
-        call(action, lambda: multipart.write(chunk))
-        self.bytes_written += len(chunk)
-
-    def complete(self, tail: bytes) -> None:
-        """Write the last bytes and make the object visible. Raises StorageError on failure."""
-        action = f"s3:PutObject on {self.bucket.url(self.key)}"
-        if self._multipart is None:
-            self.bucket.put_object(self.key, tail, self.content_type, self.metadata, if_absent=True)
-        else:
-            multipart = self._multipart
-            if tail:
-                call(action, lambda: multipart.write(tail))
-            call(action, multipart.close)
-        self.bytes_written += len(tail)
-        self.finished = True
-
-    def abort(self) -> None:
-        """Drop the upload so no part is left behind; safe to call twice or after complete."""
-        if self.finished:
-            return
-        self.finished = True
-        if self._multipart is not None:
-            try:
-                self._multipart.terminate()
-            except Exception as exc:  # the sync is failing already; report, don't mask it
-                logger.warning("could not abort the upload of %s: %s", self.key, exc)
-
-    def _open_multipart(self) -> MultipartWriter:
-        return MultipartWriter(
-            self.bucket.name,
-            self.key,
-            part_size=self.part_size,
-            client=self.bucket.client,
-            client_kwargs={
-                "S3.Client.create_multipart_upload": {
-                    "ContentType": self.content_type,
-                    "Metadata": self.metadata,
-                },
-                "S3.Client.complete_multipart_upload": {"IfNoneMatch": "*"},
-            },
-        )
+def open_bucket(location: S3Location, credentials: Credentials, policy: RetryPolicy) -> Bucket:
+    """The bucket of `location`, with clients authenticated as configured."""
+    role_session = None
+    if isinstance(credentials, RoleCredentials):
+        action = f"sts:AssumeRole on {credentials.role_arn}"
+        try:
+            role_session = assumed_role_session(location, credentials, policy)
+        except Exception as exc:
+            raise StorageError(describe_error(exc, action, location.endpoint)) from exc
+    session = boto3_session(credentials, role_session)
+    return Bucket(
+        s3_client(session, location, policy),
+        location.bucket,
+        s3_client(session, location, policy.quick()),
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import os
 import queue
-import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -19,12 +18,22 @@ import msgspec
 
 from destination_s3.config import MIB, ConnectorConfig
 from destination_s3.encoders import LineEncoder, RecordIds
-from destination_s3.errors import InputError
+from destination_s3.errors import Cancelled, InputError
 from destination_s3.keys import KeyAllocator
 from destination_s3.ledger import StateLedger, StateRecordCounts, state_message
-from destination_s3.messages import ENVELOPE_DECODER, KNOWN_TYPES, check, decode, record_data
+from destination_s3.messages import (
+    ENVELOPE_DECODER,
+    KNOWN_TYPES,
+    Utf8Repairs,
+    check,
+    decode,
+    record_data,
+)
+from destination_s3.retention import remove_earlier_objects
 from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
+from destination_s3.s3_client import DEFAULT_MAX_ATTEMPTS, RetryPolicy
 from destination_s3.storage import Bucket, StorageError
+from destination_s3.upload import abort_uploads
 from destination_s3.uploads import ByteBudget, UploadPool
 from destination_s3.writer import Completion, StreamTarget, StreamWriter, WriterSettings
 
@@ -47,6 +56,10 @@ class Tuning:
     in_flight_budget: int = 32 * MIB
     progress_seconds: float = 30.0
     tick_seconds: float = 1.0
+    # Every S3 call's attempts (botocore's standard retry mode), and the time a failing or
+    # cancelled sync spends aborting its open uploads.
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    abort_seconds: float = 10.0
 
     @classmethod
     def from_environment(cls) -> Tuning:
@@ -56,11 +69,13 @@ class Tuning:
             in_flight_budget=int(_env_number("DESTINATION_S3_IN_FLIGHT_MB", 32) * MIB),
             progress_seconds=_env_number("DESTINATION_S3_PROGRESS_SECONDS", cls.progress_seconds),
             tick_seconds=_env_number("DESTINATION_S3_TICK_SECONDS", cls.tick_seconds),
+            max_attempts=int(_env_number("DESTINATION_S3_MAX_ATTEMPTS", cls.max_attempts)),
+            abort_seconds=_env_number("DESTINATION_S3_ABORT_SECONDS", cls.abort_seconds),
         )
 
-
-# The names this connector gives its objects: only these are ever deleted by an overwrite.
-_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.(jsonl|csv)")
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=self.max_attempts)
 
 
 class Sync:
@@ -90,6 +105,7 @@ class Sync:
         )
         self._keys = KeyAllocator()
         self._router = Router(self._streams, self._make_writer)
+        self._repairs = Utf8Repairs()
         self._records_received = 0
         self._bytes_received = 0
         self._records_committed = 0
@@ -114,8 +130,10 @@ class Sync:
         try:
             yield from self._consume(batches)
             yield from self._finish()
+        except Cancelled as cancelled:
+            raise Cancelled(f"{cancelled}; {self._abort()}") from None
         except BaseException:
-            self._abort()
+            logger.info("Sync failed: %s", self._abort())
             raise
         self._log_summary()
 
@@ -138,7 +156,7 @@ class Sync:
                 line_number += 1
                 try:
                     envelope = decode_envelope(line)
-                except msgspec.DecodeError:
+                except (msgspec.DecodeError, RecursionError):
                     if line.strip():
                         decode(line, line_number)  # raises the InputError that explains it
                     continue
@@ -154,15 +172,17 @@ class Sync:
                     if found is None:
                         found = routes[key] = self._route(namespace, record.stream, line_number)
                     data = bytes(record.data)
-                    if data[:1] != b"{" or b"\r" in data:
-                        data = record_data(record, line_number, line)
+                    if data[:1] != b"{" or b"\r" in data or not data.isascii():
+                        data, repaired = record_data(record, line_number, line)
+                        if repaired:
+                            self._repairs.note(key, line_number)
                     if record.emitted_at != last_emitted_at:
                         last_emitted_at = record.emitted_at
                         emitted_at_text = str(int(last_emitted_at)).encode()
                     writer, encode = found
                     try:
                         encoded = encode(next_id(), emitted_at_text, data)
-                    except (ValueError, msgspec.DecodeError) as invalid:  # e.g. invalid UTF-8
+                    except (ValueError, msgspec.DecodeError, RecursionError) as invalid:
                         problem = f"RECORD `data` cannot be encoded: {invalid}"
                         raise InputError(line_number, problem) from None
                     writer.add(encoded, record_number)
@@ -255,51 +275,22 @@ class Sync:
         yield from self._released()
         if self._ledger.held_count:
             raise RuntimeError("states still held after every object completed")
-        self._truncate_earlier_objects()
+        self._remove_earlier_objects()
         self._pool.shutdown()
 
-    def _truncate_earlier_objects(self) -> None:
-        """Overwrite streams: remove the objects earlier generations left in the stream's
-        directory. Objects this sync wrote, and objects an earlier attempt of the same
-        generation wrote (their states may have been released), stay."""
+    def _remove_earlier_objects(self) -> None:
         written = {key for writer in self._router.writers() for key in writer.stats.keys}
         for configured in self._streams.values():
-            target = configured.target
-            if not target.truncate:
-                continue
-            keep = set(written)
-            stale_markers = []
-            if target.markers_prefix is not None:
-                for marker in self._bucket.list_keys(target.markers_prefix):
-                    # Only `<generation>/<object name>` belongs to this stream: a deeper key is
-                    # the marker of a namespaced stream whose namespace is this stream's name.
-                    generation, _, name = marker[len(target.markers_prefix) :].partition("/")
-                    if not generation.isdigit() or not _OWN_OBJECT_NAME.fullmatch(name):
-                        continue
-                    if int(generation) >= (target.minimum_generation_id or 0):
-                        keep.add(target.directory + name)
-                    else:
-                        stale_markers.append(marker)
-            earlier = [
-                key
-                for key in self._bucket.list_keys(target.directory, delimiter="/")
-                if key not in keep and _OWN_OBJECT_NAME.fullmatch(key[len(target.directory) :])
-            ]
-            if earlier:
-                self._bucket.delete_keys(earlier)
-                logger.info(
-                    "Overwrite: removed %d objects of earlier generations from s3://%s/%s",
-                    len(earlier),
-                    self._bucket.name,
-                    target.directory,
-                )
-            if stale_markers:
-                self._bucket.delete_keys(stale_markers)
+            remove_earlier_objects(self._bucket, configured.target, written)
 
-    def _abort(self) -> None:
-        self._pool.shutdown()
-        for writer in self._router.writers():
-            writer.abort()
+    def _abort(self) -> str:
+        """Stop uploading and abort the open uploads, within the abort grace; say what was done.
+
+        Upload threads stuck in retries are not waited for: an orchestrator kills a cancelled
+        job after its grace period, so the TRACE must be out well before."""
+        self._pool.shutdown(wait=False)
+        uploads = [upload for writer in self._router.writers() for upload in writer.drop()]
+        return abort_uploads(uploads, self._tuning.abort_seconds).describe()
 
     def _log_progress(self, now: float) -> None:
         elapsed = max(now - self._started, 1e-9)

@@ -86,8 +86,9 @@ class UploadPool:
 
         return self._executor.submit(run)
 
-    def shutdown(self) -> None:
-        self._executor.shutdown(wait=True, cancel_futures=True)
+    def shutdown(self, wait: bool = True) -> None:
+        """Stop taking tasks and drop the queued ones; with `wait`, also wait for the running."""
+        self._executor.shutdown(wait=wait, cancel_futures=True)
 
 
 class Lane:

@@ -13,7 +13,8 @@ from dataclasses import dataclass, field
 
 from destination_s3.keys import KeyAllocator, generation_marker_key
 from destination_s3.ledger import ObjectTicket, StateLedger
-from destination_s3.storage import Bucket, ObjectUpload
+from destination_s3.storage import Bucket
+from destination_s3.upload import ObjectUpload
 from destination_s3.uploads import Lane, UploadPool
 
 
@@ -25,12 +26,13 @@ class StreamTarget:
     namespace: str | None
     directory: str  # ends with "/"
     header: bytes
+    sync_mode: str  # as the catalog asked: append, overwrite, append_dedup…
     truncate: bool  # overwrite / truncate refresh: earlier objects go after a successful sync
     generation_id: int | None
-    # Objects of generations below this are removed by a truncating sync.
-    minimum_generation_id: int | None = None
-    # Set for truncating streams that have a generation id: where generation markers go.
-    markers_prefix: str | None = None
+    # Objects of recorded generations below this are removed after a successful sync.
+    minimum_generation_id: int
+    # Where generation markers go: every object of a sync that has a generation id gets one.
+    markers_prefix: str
 
 
 @dataclass
@@ -128,27 +130,28 @@ class StreamWriter:
         bucket = self._bucket
 
         def finish() -> None:
-            upload.complete(tail)
-            if target.markers_prefix is not None and target.generation_id is not None:
-                # Written before the states this object covers can be released, so a retried
-                # attempt of the same generation keeps this object instead of deleting it.
+            if target.generation_id is not None:
+                # Before the object exists, so no object of ours is ever without its generation:
+                # a later sync keeps it or removes it by what the protocol says of that
+                # generation (a marker whose object never completed is harmless).
                 marker = generation_marker_key(
                     target.markers_prefix, target.generation_id, upload.key
                 )
                 bucket.put_object(marker, b"", "application/octet-stream")
+            upload.complete(tail)
             self._completed.put(completion)
 
         lane.submit(finish, len(tail))
         self._unfinished = [upload for upload in self._unfinished if not upload.finished]
 
-    def abort(self) -> None:
-        """Drop every upload this writer started that did not complete. Call after the pool has
-        stopped, so no part of these uploads is still on its way."""
-        for upload in self._unfinished:
-            upload.abort()
+    def drop(self) -> list[ObjectUpload]:
+        """Forget the open object and hand back every upload of this writer that did not
+        complete, for the caller to abort."""
+        unfinished = [upload for upload in self._unfinished if not upload.finished]
         self._unfinished.clear()
         self._upload = self._lane = self._ticket = None
         self.buffer = bytearray()
+        return unfinished
 
     def _open(self, record_number: int) -> None:
         settings = self._settings
@@ -156,9 +159,7 @@ class StreamWriter:
         metadata = {}
         if self.target.generation_id is not None:
             metadata["ab-generation-id"] = str(self.target.generation_id)
-        self._upload = ObjectUpload(
-            self._bucket, key, settings.part_size, settings.content_type, metadata
-        )
+        self._upload = ObjectUpload(self._bucket, key, settings.content_type, metadata)
         self._unfinished.append(self._upload)
         self._lane = self._pool.lane()
         self._ticket = self._ledger.open_object(record_number)
@@ -178,6 +179,5 @@ class StreamWriter:
                 part = bytes(view[:part_size])
             del self.buffer[:part_size]
             self._handed_over += part_size
-            # smart_open copies a part into its own buffer before sending: twice the bytes.
-            lane.submit(lambda part=part: upload.write(part), 2 * part_size)  # type: ignore[misc]
+            lane.submit(lambda part=part: upload.write(part), part_size)  # type: ignore[misc]
         self._threshold = min(part_size, self._settings.file_size - self._handed_over)

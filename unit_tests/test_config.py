@@ -121,7 +121,7 @@ def test_format_variants(output_format: dict[str, str], expected: OutputFormat) 
 
 def test_csv_without_flattening_key_means_no_flattening() -> None:
     raw = _raw()
-    raw["format"] = {"format_type": "CSV"}  # below the spec's `required`: parse still copes
+    raw["format"] = {"format_type": "CSV"}  # flattening has a default: No flattening
     assert parse_config(raw).output_format is OutputFormat.CSV_NO_FLATTENING
 
 

@@ -13,7 +13,9 @@ from destination_s3.keys import (
     KeyAllocator,
     generation_marker_key,
     generation_markers_prefix,
+    is_own_object_name,
     object_key,
+    parse_marker,
     safe_segment,
     stream_directory,
 )
@@ -111,8 +113,53 @@ def test_generation_marker_key_names_the_generation_and_the_object() -> None:
     key = object_key(directory, NOV_2023_MS, "jsonl")
     marker = generation_marker_key(generation_markers_prefix("data/raw", directory), 12, key)
     assert marker == (
-        "data/raw/_tarsal_generations/public/users/12/2023_11_14_1700000000123_0.jsonl"
+        "data/raw/_tarsal_generations/public/users/12/2023_11_14_1700000000123_0.jsonl.marker"
     )
+
+
+@pytest.mark.parametrize("extension", ["jsonl", "csv"])
+def test_a_marker_never_carries_a_data_file_extension(extension: str) -> None:
+    # Readers glob `**/*.csv` / `**/*.jsonl`: an empty marker must not match.
+    marker = generation_marker_key("_tarsal_generations/users/", 3, f"users/x_0.{extension}")
+    assert not marker.endswith((".jsonl", ".csv"))
+
+
+@pytest.mark.parametrize(
+    ("relative_key", "expected"),
+    [
+        ("12/2023_11_14_1700000000123_0.jsonl.marker", (12, "2023_11_14_1700000000123_0.jsonl")),
+        ("0/2023_11_14_1700000000123_0.csv.marker", (0, "2023_11_14_1700000000123_0.csv")),
+        # Markers written before the suffix existed.
+        ("7/2023_11_14_1700000000123_0.csv", (7, "2023_11_14_1700000000123_0.csv")),
+        # Not ours: a deeper key (the markers of namespace `users`' streams), other names.
+        ("users/12/2023_11_14_1700000000123_0.jsonl.marker", None),
+        ("12/sub/2023_11_14_1700000000123_0.jsonl.marker", None),
+        ("12/notes.txt.marker", None),
+        ("12/2023_11_14_1700000000123_0.parquet.marker", None),
+        ("-1/2023_11_14_1700000000123_0.jsonl.marker", None),
+        ("\u00b2/2023_11_14_1700000000123_0.jsonl.marker", None),  # a digit, but not 0-9
+        ("/2023_11_14_1700000000123_0.jsonl.marker", None),
+        ("12/", None),
+    ],
+)
+def test_parse_marker(relative_key: str, expected: tuple[int, str] | None) -> None:
+    assert parse_marker(relative_key) == expected
+
+
+@pytest.mark.parametrize(
+    ("name", "own"),
+    [
+        ("2023_11_14_1700000000123_0.jsonl", True),
+        ("2023_11_14_1700000000123_0.csv", True),
+        ("2023_11_14_1700000000123_0.csv.marker", False),
+        ("2023_11_14_1700000000123_0.jsonl.gz", False),
+        ("notes_2023_11_14_1_0.csv", False),
+        ("2023_11_14_1_0.csv/", False),
+        ("sub/2023_11_14_1_0.csv", False),
+    ],
+)
+def test_is_own_object_name(name: str, own: bool) -> None:
+    assert is_own_object_name(name) is own
 
 
 @pytest.mark.parametrize(

@@ -28,16 +28,60 @@ def test_decode_record() -> None:
     assert record.stream == "users"
     assert record.namespace == "public"
     assert record.emitted_at == 1700000000123
-    assert record_data(record, 1, line) == b'{"user_id":123,"name":{"first":"John","last":"Doe"}}'
+    assert record_data(record, 1, line) == (
+        b'{"user_id":123,"name":{"first":"John","last":"Doe"}}',
+        False,
+    )
 
 
-def test_decode_record_without_namespace_or_emitted_at() -> None:
-    line = b'{"type":"RECORD","record":{"stream":"s","data":{}}}'
+def test_decode_record_without_namespace() -> None:
+    line = b'{"type":"RECORD","record":{"stream":"s","data":{},"emitted_at":5}}'
     record = decode(line, 1).record
     assert record is not None
     assert record.namespace is None
-    assert record.emitted_at == 0
-    assert record_data(record, 1, line) == b"{}"
+    assert record_data(record, 1, line) == (b"{}", False)
+
+
+@pytest.mark.parametrize("emitted_at", [b"", b',"emitted_at":null', b',"emitted_at":"1"'])
+def test_a_record_without_a_numeric_emitted_at_is_refused(emitted_at: bytes) -> None:
+    # The protocol requires it; writing a made-up time would be wrong lineage.
+    line = b'{"type":"RECORD","record":{"stream":"s","data":{}' + emitted_at + b"}}"
+    with pytest.raises(InputError, match=r"^Input line 3: RECORD without a numeric `emitted_at`"):
+        decode(line, 3)
+
+
+def test_invalid_utf8_in_data_is_replaced_and_reported() -> None:
+    data = b'{"name":"caf\xe9","ok":"\xc3\xa9","cut":"\xf0\x9f"}'
+    line = b'{"type":"RECORD","record":{"stream":"s","data":' + data + b',"emitted_at":1}}'
+    record = decode(line, 1).record
+    assert record is not None
+    repaired, was_repaired = record_data(record, 1, line)
+    assert was_repaired
+    assert repaired.decode() == '{"name":"caf\ufffd","ok":"\u00e9","cut":"\ufffd"}'
+    assert json.loads(repaired) == {"name": "caf\ufffd", "ok": "\u00e9", "cut": "\ufffd"}
+
+
+def test_valid_non_ascii_data_is_kept_byte_for_byte() -> None:
+    data = '{"name":"café 東京 🎉"}'.encode()
+    line = b'{"type":"RECORD","record":{"stream":"s","data":' + data + b',"emitted_at":1}}'
+    record = decode(line, 1).record
+    assert record is not None
+    assert record_data(record, 1, line) == (data, False)
+
+
+def test_a_state_with_invalid_utf8_is_refused() -> None:
+    # A state is echoed byte for byte to the platform: it cannot be repaired.
+    line = b'{"type":"STATE","state":{"type":"LEGACY","data":{"cursor":"\xff"}}}'
+    with pytest.raises(InputError, match=r"^Input line 4: STATE `state` holds invalid UTF-8"):
+        decode(line, 4)
+
+
+@pytest.mark.parametrize("depth", [1_100, 5_000])
+def test_deep_nesting_is_an_input_error_naming_the_line(depth: int) -> None:
+    data = b'{"a":' + b"[" * depth + b"]" * depth + b"}"
+    line = b'{"type":"RECORD","record":{"stream":"s","data":' + data + b',"emitted_at":1}}'
+    with pytest.raises(InputError, match=r"^Input line 8: JSON nested deeper than"):
+        decode(line, 8)
 
 
 def test_record_data_keeps_the_source_bytes() -> None:
@@ -46,21 +90,21 @@ def test_record_data_keeps_the_source_bytes() -> None:
     envelope = decode(line, 1)
     assert envelope.record is not None
     assert envelope.record.emitted_at == 1.5e12
-    assert record_data(envelope.record, 1, line) == data
+    assert record_data(envelope.record, 1, line) == (data, False)
 
 
 def test_record_data_with_whitespace_around_it() -> None:
     line = b'{"type":"RECORD","record":{"stream":"s","data":   {"a": 1}  ,"emitted_at":1}}'
     envelope = decode(line, 1)
     assert envelope.record is not None
-    assert record_data(envelope.record, 1, line) == b'{"a": 1}'
+    assert record_data(envelope.record, 1, line) == (b'{"a": 1}', False)
 
 
 def test_record_data_with_a_carriage_return_is_rewritten_without_it() -> None:
-    line = b'{"type":"RECORD","record":{"stream":"s","data":{"a":\r1,"b":"x\\r"}}}'
+    line = b'{"type":"RECORD","record":{"stream":"s","data":{"a":\r1,"b":"x\\r"},"emitted_at":1}}'
     envelope = decode(line, 1)
     assert envelope.record is not None
-    data = record_data(envelope.record, 1, line)
+    data, _ = record_data(envelope.record, 1, line)
     assert b"\r" not in data
     assert json.loads(data) == {"a": 1, "b": "x\r"}
 
@@ -105,7 +149,10 @@ def test_decode_line_with_trailing_carriage_return() -> None:
         (b"{}", "missing required field `type`"),
         (b'{"type": 5}', "not an Airbyte message"),
         (b'{"type":"SPEC","spec":{}}', "unexpected message type 'SPEC'"),
-        (b'{"type":"record","record":{"stream":"s","data":{}}}', "unexpected message type"),
+        (
+            b'{"type":"record","record":{"stream":"s","data":{},"emitted_at":1}}',
+            "unexpected message type",
+        ),
         (b'{"type":"RECORD"}', "RECORD message without a `record` field"),
         (b'{"type":"RECORD","record":null}', "RECORD message without a `record` field"),
         (b'{"type":"RECORD","record":{"stream":"s"}}', "missing required field `data`"),
@@ -125,7 +172,7 @@ def test_decode_errors_name_the_line(line: bytes, problem: str) -> None:
 
 @pytest.mark.parametrize("data", [b"[1]", b'"text"', b"1", b"null", b"true"])
 def test_record_data_must_be_an_object(data: bytes) -> None:
-    line = b'{"type":"RECORD","record":{"stream":"s","data":' + data + b"}}"
+    line = b'{"type":"RECORD","record":{"stream":"s","data":' + data + b',"emitted_at":1}}'
     envelope = decode(line, 9)
     assert envelope.record is not None
     with pytest.raises(InputError, match=r"^Input line 9: RECORD `data` is not a JSON object"):
@@ -157,7 +204,9 @@ def _excerpt(message: str) -> tuple[str, bool]:
 
 def test_error_excerpt_is_short_for_a_huge_bad_record() -> None:
     secret_ish = "x" * 100_000
-    line = _line({"type": "RECORD", "record": {"stream": "s", "data": [secret_ish]}})
+    line = _line(
+        {"type": "RECORD", "record": {"stream": "s", "data": [secret_ish], "emitted_at": 1}}
+    )
     envelope = decode(line, 7)
     assert envelope.record is not None
     with pytest.raises(InputError) as caught:

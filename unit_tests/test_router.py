@@ -7,6 +7,7 @@ from typing import Any
 import pytest
 
 from destination_s3.config import ConnectorConfig, parse_config
+from destination_s3.errors import CatalogError
 from destination_s3.router import Router, UnknownStream, configured_streams
 from destination_s3.writer import StreamTarget
 
@@ -70,8 +71,24 @@ def test_truncate(fields: dict[str, Any], truncate: bool) -> None:
     assert target.truncate is truncate
     generation_id = fields.get("generation_id")
     assert target.generation_id == generation_id
-    # Generation markers are kept only for truncating streams that have a generation.
-    assert (target.markers_prefix is not None) == (truncate and generation_id is not None)
+    # Every stream records its objects' generations in the same place, whatever its mode.
+    assert target.markers_prefix == "data/raw/_tarsal_generations/tarsal_users/"
+
+
+@pytest.mark.parametrize(
+    ("fields", "minimum"),
+    [
+        ({"destination_sync_mode": "append"}, 0),
+        ({"destination_sync_mode": "append", "generation_id": 4}, 0),
+        ({"destination_sync_mode": "append", "generation_id": 4, "minimum_generation_id": 2}, 2),
+        ({"destination_sync_mode": "overwrite"}, 0),
+        ({"destination_sync_mode": "overwrite", "generation_id": 4}, 4),
+        ({"destination_sync_mode": "overwrite", "generation_id": 4, "minimum_generation_id": 0}, 0),
+    ],
+)
+def test_minimum_generation(fields: dict[str, Any], minimum: int) -> None:
+    streams = configured_streams(_config(), {"streams": [_entry("users", **fields)]})
+    assert streams[(None, "users")].target.minimum_generation_id == minimum
 
 
 def test_configured_streams_targets() -> None:
@@ -178,3 +195,22 @@ def test_router_rejects_an_unknown_stream(namespace: str | None, name: str, show
         router.route(namespace, name)
     assert make.made == []
     assert list(router.writers()) == []
+
+
+def test_a_stream_whose_keys_would_exceed_s3s_limit_is_refused_up_front() -> None:
+    # moto (and some S3-compatible stores) accept longer keys; AWS answers KeyTooLongError
+    # mid-sync. Refusing at the start names the stream and what to shorten.
+    fits, too_long = "u" * 900, "u" * 1000
+    streams = configured_streams(_config(), {"streams": [_entry(fits)]})
+    assert len(streams[(None, fits)].target.markers_prefix.encode()) < 1024
+    with pytest.raises(CatalogError) as raised:
+        configured_streams(_config(), {"streams": [_entry(fits), _entry(too_long)]})
+    message = str(raised.value)
+    assert message.startswith(f"Stream '{'u' * 100}…': its object keys would be up to ")
+    assert "over S3's limit of 1024. To fix: shorten the S3 Bucket Path" in message
+
+
+def test_multibyte_names_count_in_bytes_as_s3_does() -> None:
+    name = "用" * 320  # 320 characters, 960 bytes
+    with pytest.raises(CatalogError):
+        configured_streams(_config(), {"streams": [_entry(name)]})

@@ -1,0 +1,138 @@
+"""Builds the S3 clients (static keys, an assumed role whose credentials refresh themselves, or the
+default chain) with the connector's one retry policy.
+
+Retries happen in exactly one place: botocore's "standard" mode, configured here. It retries the
+transient failures (throttling such as SlowDown, 5xx, RequestTimeout, connection errors and
+resets) with jittered exponential backoff (at most 20 s between attempts) and surfaces everything
+else (AccessDenied, NoSuchBucket, …) at once. No library wraps these calls in a retry loop of its
+own, so every error reaches the user with its S3 code, after a time the user can predict:
+`max_attempts` tries, the backoff between them summing to at most 1 + 2 + 4 + … seconds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import boto3
+import botocore.credentials
+import botocore.session
+from botocore.config import Config
+
+from destination_s3.config import AccessKeyCredentials, Credentials, RoleCredentials, S3Location
+
+if TYPE_CHECKING:
+    from mypy_boto3_s3 import S3Client
+
+ROLE_SESSION_NAME = "tarsal-destination-s3"
+ROLE_SESSION_SECONDS = 3600
+
+DEFAULT_MAX_ATTEMPTS = 6
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How hard a call tries before its failure is reported.
+
+    The defaults give up on an unreachable endpoint within about 35 s (six connection attempts,
+    the backoff between them summing to at most 31 s) and within about 65 s when packets are
+    silently dropped (six 5 s connect timeouts on top). Best-effort calls made while a failing or
+    cancelled sync shuts down (aborting uploads) use `quick`: within a few seconds.
+    """
+
+    max_attempts: int = DEFAULT_MAX_ATTEMPTS
+    connect_timeout: float = 5.0
+    read_timeout: float = 60.0
+
+    def quick(self) -> RetryPolicy:
+        return RetryPolicy(max_attempts=2, connect_timeout=2.0, read_timeout=5.0)
+
+    def worst_case_backoff_seconds(self) -> int:
+        return sum(min(2**attempt, 20) for attempt in range(self.max_attempts - 1))
+
+    def botocore_config(self, location: S3Location, max_pool_connections: int) -> Config:
+        s3_options: dict[str, Any] = {}
+        if location.endpoint:
+            # S3-compatible stores (MinIO, R2, a local server) rarely resolve bucket subdomains.
+            s3_options["addressing_style"] = "path"
+        return Config(
+            region_name=location.region,
+            retries={"mode": "standard", "total_max_attempts": self.max_attempts},
+            max_pool_connections=max_pool_connections,
+            connect_timeout=self.connect_timeout,
+            read_timeout=self.read_timeout,
+            tcp_keepalive=True,
+            s3=s3_options,  # type: ignore[arg-type]
+        )
+
+
+class _AssumedRoleProvider(botocore.credentials.CredentialProvider):
+    """Gives a session the assumed role's credentials, refreshed by botocore before they expire."""
+
+    METHOD = "destination-s3-assume-role"
+    CANONICAL_NAME = "destination-s3-assume-role"
+
+    def __init__(self, credentials: botocore.credentials.RefreshableCredentials) -> None:
+        super().__init__()
+        self._credentials = credentials
+
+    def load(self) -> botocore.credentials.RefreshableCredentials:
+        return self._credentials
+
+
+def assumed_role_session(
+    location: S3Location, role: RoleCredentials, policy: RetryPolicy
+) -> botocore.session.Session:
+    """A session holding the role's temporary credentials. Raises what sts:AssumeRole raised."""
+    sts = boto3.Session().client(
+        "sts",
+        region_name=location.region,
+        endpoint_url=location.endpoint,
+        config=policy.botocore_config(location, 1),
+    )
+
+    def fetch() -> dict[str, str]:
+        request: dict[str, Any] = {
+            "RoleArn": role.role_arn,
+            "RoleSessionName": ROLE_SESSION_NAME,
+            "DurationSeconds": ROLE_SESSION_SECONDS,
+        }
+        if role.external_id:
+            request["ExternalId"] = role.external_id
+        issued = sts.assume_role(**request)["Credentials"]
+        return {
+            "access_key": issued["AccessKeyId"],
+            "secret_key": issued["SecretAccessKey"],
+            "token": issued["SessionToken"],
+            "expiry_time": issued["Expiration"].isoformat(),
+        }
+
+    refreshable = botocore.credentials.RefreshableCredentials.create_from_metadata(
+        metadata=fetch(), refresh_using=fetch, method=_AssumedRoleProvider.METHOD
+    )
+    session = botocore.session.Session()
+    resolver = session.get_component("credential_provider")
+    resolver.insert_before("env", _AssumedRoleProvider(refreshable))
+    return session
+
+
+def boto3_session(credentials: Credentials, role_session: botocore.session.Session | None) -> Any:
+    if isinstance(credentials, AccessKeyCredentials):
+        return boto3.Session(
+            aws_access_key_id=credentials.access_key_id,
+            aws_secret_access_key=credentials.secret_access_key,
+        )
+    if role_session is not None:
+        return boto3.Session(botocore_session=role_session)
+    return boto3.Session()
+
+
+def s3_client(
+    session: Any, location: S3Location, policy: RetryPolicy, max_pool_connections: int = 16
+) -> S3Client:
+    client: S3Client = session.client(
+        "s3",
+        endpoint_url=location.endpoint,
+        config=policy.botocore_config(location, max_pool_connections),
+    )
+    return client
