@@ -25,15 +25,15 @@ from destination_s3.validation import (
     secret_values,
     validate_config,
 )
-
-KEY_ID = "AKIAVKPEQFPUU7XNIKXW"
-SECRET = "wJalrXUtnFEMI/K7MDENG/bPxRfiCYzzSECRETKEY"
-EXTERNAL_ID = "ext-id-very-secret-123"
-ROLE_ARN = "arn:aws:iam::012345678901:role/tarsal-s3-destination-connector-role"
-
-ACCESS_KEY = {"auth_type": "access_key", "access_key_id": KEY_ID, "secret_access_key": SECRET}
-IAM_ROLE = {"auth_type": "iam_role", "role_arn": ROLE_ARN, "external_id": EXTERNAL_ID}
-DEFAULT_CHAIN = {"auth_type": "default_chain"}
+from unit_tests.test_config import (
+    ACCESS_KEY,
+    DEFAULT_CHAIN,
+    EXTERNAL_ID,
+    IAM_ROLE,
+    KEY_ID,
+    ROLE_ARN,
+    SECRET,
+)
 
 DROP = object()  # an override value that removes the field
 
