@@ -53,13 +53,20 @@ _parse_object = msgspec.json.Decoder(dict[str, Any]).decode
 _encode_json = msgspec.json.Encoder().encode
 
 
+def _number_text(text: str) -> msgspec.Raw:
+    return msgspec.Raw(text.encode())
+
+
 def _parse_record(data: bytes) -> dict[str, Any]:
     try:
         return _parse_object(data)
     except msgspec.ValidationError:
-        # Valid JSON that msgspec will not hold (a number beyond the float range): the standard
-        # library reads it (as infinity) rather than failing the sync.
-        parsed: dict[str, Any] = json.loads(data)
+        # Valid JSON with a number msgspec will not hold (beyond the float range, or an integer
+        # of thousands of digits): the standard library hands over every number's text, which
+        # is kept exactly as the source wrote it (a float would become infinity, written null).
+        parsed: dict[str, Any] = json.loads(
+            data, parse_int=_number_text, parse_float=_number_text, parse_constant=_number_text
+        )
         return parsed
 
 

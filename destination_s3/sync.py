@@ -306,15 +306,22 @@ class Sync:
 
     def _log_summary(self) -> None:
         for writer in self._router.writers():
-            stats = writer.stats
+            stats, target = writer.stats, writer.target
             logger.info(
                 "Stream %s: %d records, %d files, %d bytes: %s",
-                _display_name(writer.target),
+                _display_name(target),
                 stats.records,
                 len(stats.keys),
                 stats.bytes,
                 ", ".join(f"s3://{self._bucket.name}/{key}" for key in stats.keys),
             )
+            repaired = self._repairs.count(target.namespace, target.name)
+            if repaired:
+                logger.warning(
+                    "Stream %s: %d records had invalid UTF-8 in `data`, replaced with U+FFFD.",
+                    _display_name(target),
+                    repaired,
+                )
 
 
 def _display_name(target: StreamTarget) -> str:

@@ -376,3 +376,15 @@ def test_record_ids_stay_unique_and_valid_across_a_block_boundary() -> None:
 def test_two_record_id_sources_do_not_repeat_each_other() -> None:
     first, second = RecordIds(), RecordIds()
     assert not {first.next() for _ in range(5000)} & {second.next() for _ in range(5000)}
+
+
+def test_root_level_csv_keeps_numbers_msgspec_cannot_hold_as_the_source_wrote_them() -> None:
+    # 1e400 is beyond a double (it used to become infinity, written `null`); 5,000 digits are
+    # beyond Python's int-from-text limit. Every cell keeps the source's text.
+    big = "7" * 5000
+    encoder = RootLevelCsvEncoder(["huge", "far", "nested"])
+    data = f'{{"huge":{big},"far":1e400,"nested":{{"x":-2.50E+999,"n":[1,2.0]}},"z":1e-400}}'
+    line = encoder(b"id", b"1", data.encode())
+    assert line.decode() == (
+        f'id,1,{big},1e400,"{{""x"":-2.50E+999,""n"":[1,2.0]}}","{{""z"":1e-400}}"\r\n'
+    )
