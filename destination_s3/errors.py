@@ -1,15 +1,15 @@
 """A small error taxonomy: what went wrong, in words the user can act on, and whose fault it is.
 
-Every failure that leaves the connector becomes an `AirbyteTracedException` built here, so the
-mapping from AWS error codes to Airbyte's failure_type lives in one place.
+Every failure that leaves the connector is described by a `Failure` built here, so the mapping
+from AWS error codes to Airbyte's failure_type lives in one place. A Failure is plain data: the
+`write` command prints it as a TRACE message without the CDK (destination_s3.protocol), and the
+CDK path (check, the in-process write) turns it into an AirbyteTracedException.
 """
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
-
-from airbyte_cdk.models import FailureType
-from airbyte_cdk.utils.traced_exception import AirbyteTracedException
 
 # AWS error codes that mean the configuration (credentials, permissions, bucket, region, endpoint)
 # is wrong, with what the user should do about each.
@@ -39,6 +39,41 @@ _CONFIG_ERROR_ADVICE: dict[str, str] = {
 _CONFIG_STATUSES = {301, 400, 403, 404}
 
 
+class FailureType(str, enum.Enum):
+    """Whose fault a failure is, with the Airbyte protocol's values (the platform decides on it
+    whether to retry the sync and whether to tell the user to change a setting)."""
+
+    CONFIG_ERROR = "config_error"
+    SYSTEM_ERROR = "system_error"
+
+
+@dataclass(frozen=True)
+class Failure:
+    """A failure as reported in a TRACE message, with the fields of the CDK's
+    AirbyteTracedException. `message` None means the CDK's generic sentence; `exception` is what
+    the TRACE's stack_trace shows."""
+
+    message: str | None
+    internal_message: str | None
+    failure_type: FailureType
+    exception: BaseException | None = None
+
+    @classmethod
+    def unexpected(cls, exception: BaseException) -> Failure:
+        """A bug or an unforeseen error: the CDK's AirbyteTracedException.from_exception."""
+        return cls(None, str(exception), FailureType.SYSTEM_ERROR, exception)
+
+
+class Failed(Exception):
+    """Raised with a failure that is already described for the user: whoever reports it prints
+    `failure` as is."""
+
+    def __init__(self, failure: Failure) -> None:
+        # The CDK's AirbyteTracedException reads as its message, or else its internal message.
+        super().__init__(failure.message or failure.internal_message or "")
+        self.failure = failure
+
+
 @dataclass(frozen=True)
 class S3Failure:
     """An S3/STS call that failed, described without any secret."""
@@ -59,16 +94,12 @@ class S3Failure:
             text += f". To fix: {advice}"
         return text + "."
 
-    def traced(self, bucket: str, exception: BaseException | None = None) -> AirbyteTracedException:
+    def traced(self, bucket: str, exception: BaseException | None = None) -> Failure:
+        """The failure to report (its stack trace is `exception`'s, the StorageError)."""
         message = self.sentence(bucket)
-        return AirbyteTracedException(
-            message=message,
-            internal_message=message,
-            failure_type=FailureType.config_error
-            if self.is_config_error
-            else FailureType.system_error,
-            exception=exception,
-        )
+        config_error = self.is_config_error
+        failure_type = FailureType.CONFIG_ERROR if config_error else FailureType.SYSTEM_ERROR
+        return Failure(message, message, failure_type, exception)
 
 
 def is_config_error_code(code: str, http_status: int | None) -> bool:
@@ -95,19 +126,21 @@ class InputError(Exception):
         super().__init__(text)
         self.line_number = line_number
 
-    def traced(self) -> AirbyteTracedException:
+    def traced(self) -> Failure:
         # The source or the platform sent something that is not the Airbyte protocol: not a
         # setting the user can change, so it is a system error.
-        return AirbyteTracedException(
-            message=str(self), internal_message=str(self), failure_type=FailureType.system_error
-        )
+        return Failure(str(self), str(self), FailureType.SYSTEM_ERROR, self)
 
 
 class CatalogError(Exception):
-    """The configured catalog asks for something this destination cannot write; the user fixes it
-    in the connection's settings (stream prefix, bucket path, namespace mapping)."""
+    """The configured catalog is not one this destination can write: malformed (the platform's
+    fault: system_error), or asking for something the user can change in the connection's
+    settings (`user_can_fix`: stream prefix, bucket path, namespace mapping)."""
 
-    def traced(self) -> AirbyteTracedException:
-        return AirbyteTracedException(
-            message=str(self), internal_message=str(self), failure_type=FailureType.config_error
-        )
+    def __init__(self, message: str, user_can_fix: bool = False) -> None:
+        super().__init__(message)
+        self.user_can_fix = user_can_fix
+
+    def traced(self) -> Failure:
+        failure_type = FailureType.CONFIG_ERROR if self.user_can_fix else FailureType.SYSTEM_ERROR
+        return Failure(str(self), str(self), failure_type, self)

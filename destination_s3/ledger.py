@@ -41,6 +41,10 @@ class StateLedger:
         self._tickets.append(ticket)
         return ticket
 
+    def commit(self, ticket: ObjectTicket) -> None:
+        """The ticket's object is complete: its records are durable."""
+        ticket.committed = True
+
     def hold(self, body: bytes, records_before: int, record_count: int, now: float) -> None:
         self._held.append(HeldState(records_before, body, record_count, now))
 

@@ -95,6 +95,10 @@ def record_data(record: Record, line_number: int, line: bytes) -> tuple[bytes, b
     return (data, False) if repaired is None else (repaired, True)
 
 
+def is_utf8(data: bytes) -> bool:
+    return _repaired_utf8(data) is None
+
+
 def _repaired_utf8(data: bytes) -> bytes | None:
     """None for valid UTF-8; else the bytes with each invalid sequence replaced by U+FFFD.
 
@@ -114,9 +118,9 @@ class Utf8Repairs:
     is logged with its line number, the counts go into the end-of-sync summary."""
 
     def __init__(self) -> None:
-        self._counts: dict[str | tuple[str, str], int] = {}
+        self._counts: dict[tuple[str | None, str], int] = {}
 
-    def note(self, stream_key: str | tuple[str, str], line_number: int) -> None:
+    def note(self, stream_key: tuple[str | None, str], line_number: int) -> None:
         count = self._counts.get(stream_key, 0)
         if not count:
             logger.warning(
@@ -124,9 +128,9 @@ class Utf8Repairs:
                 "sequence is replaced with U+FFFD. Records repaired are counted per stream at "
                 "the end of the sync.",
                 line_number,
-                stream_key if isinstance(stream_key, str) else ".".join(stream_key),
+                ".".join(part for part in stream_key if part),
             )
         self._counts[stream_key] = count + 1
 
     def count(self, namespace: str | None, name: str) -> int:
-        return self._counts.get(name if namespace is None else (namespace, name), 0)
+        return self._counts.get((namespace or None, name), 0)

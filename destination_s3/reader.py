@@ -1,7 +1,10 @@
-"""Reads stdin in the background and hands over whole lines in batches.
+"""Reads stdin in the background and hands over blocks of whole lines.
 
 A reader thread keeps the pipe drained while the main thread encodes and uploads, and the main
 thread can wake up on a timer when the source is quiet (to flush on time and report progress).
+A block is the bytes of one or more whole lines, as they came, each ending in a newline (but the
+last line of the input, which may lack it): the main thread decodes a whole block in one call,
+so lines are never split here.
 """
 
 from __future__ import annotations
@@ -17,9 +20,9 @@ CHUNK_SIZE = 1 << 20
 QUEUE_CHUNKS = 8
 
 
-class LineBatches:
-    """Iterate over lists of complete lines (without the newline); an empty list means
-    "no input for `tick_seconds`"."""
+class LineBlocks:
+    """Iterate over blocks of whole lines (bytes); an empty block means "no input for
+    `tick_seconds`"."""
 
     def __init__(self, stream: BinaryIO, tick_seconds: float = 1.0) -> None:
         self._stream = stream
@@ -51,28 +54,28 @@ class LineBatches:
             return read1 if read1 is not None else self._stream.read
         return lambda size: os.read(fd, size)
 
-    def __iter__(self) -> Iterator[list[bytes]]:
+    def __iter__(self) -> Iterator[bytes]:
         # Pieces of a line that spans chunks; joined once, so a huge record costs one copy.
         partial: list[bytes] = []
         while True:
             try:
                 chunk = self._chunks.get(timeout=self._tick_seconds)
             except queue.Empty:
-                yield []
+                yield b""
                 continue
             if chunk is None:
                 break
             if isinstance(chunk, BaseException):
                 raise chunk
-            if b"\n" not in chunk:
+            end = chunk.rfind(b"\n") + 1
+            if not end:
                 partial.append(chunk)
                 continue
             if partial:
-                partial.append(chunk)
-                chunk = b"".join(partial)
-            lines = chunk.split(b"\n")
-            tail = lines.pop()
-            partial = [tail] if tail else []
-            yield lines
+                partial.append(chunk[:end])
+                yield b"".join(partial)
+            else:
+                yield chunk if end == len(chunk) else chunk[:end]
+            partial = [chunk[end:]] if end < len(chunk) else []
         if partial:
-            yield [b"".join(partial)]
+            yield b"".join(partial)

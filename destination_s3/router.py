@@ -6,8 +6,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
 
+from destination_s3.catalog import ConfiguredCatalog, ConfiguredStream, StreamKey, stream_key
 from destination_s3.config import ConnectorConfig
 from destination_s3.encoders import LineEncoder, encoder_for, root_level_properties
 from destination_s3.errors import CatalogError
@@ -21,25 +21,24 @@ from destination_s3.writer import StreamTarget, StreamWriter
 
 logger = logging.getLogger("airbyte")
 
-StreamKey = tuple[str | None, str]  # (namespace, name)
-
 
 @dataclass(frozen=True)
-class ConfiguredStream:
+class StreamPlan:
+    """How one configured stream is written: where, and with which encoder."""
+
     target: StreamTarget
     encode: LineEncoder
 
 
-def configured_streams(
-    config: ConnectorConfig, catalog: Mapping[str, Any]
-) -> dict[StreamKey, ConfiguredStream]:
-    """Read the configured catalog (a plain dict) into what each stream's writer needs."""
-    streams: dict[StreamKey, ConfiguredStream] = {}
-    for entry in catalog.get("streams", []):
-        stream = entry["stream"]
-        name = stream["name"]
-        namespace = stream.get("namespace") or None
-        sync_mode = entry.get("destination_sync_mode", "append")
+def plan_streams(
+    config: ConnectorConfig, catalog: ConfiguredCatalog
+) -> dict[StreamKey, StreamPlan]:
+    """What each configured stream's writer needs, checked before any record is read."""
+    plans: dict[StreamKey, StreamPlan] = {}
+    for configured in catalog.streams:
+        stream = configured.stream
+        name, namespace = stream.name, stream.namespace or None
+        sync_mode = configured.destination_sync_mode
         if sync_mode not in ("append", "overwrite"):
             # PyAirbyte asks for append_dedup by default; files cannot be deduplicated in place.
             logger.warning(
@@ -48,17 +47,13 @@ def configured_streams(
                 name,
                 sync_mode,
             )
-        generation_id = entry.get("generation_id")
-        minimum_generation_id = entry.get("minimum_generation_id")
+        generation_id = configured.generation_id
+        minimum_generation_id = _minimum_generation(configured)
         truncate = sync_mode == "overwrite" or (
-            bool(minimum_generation_id) and minimum_generation_id == generation_id
+            minimum_generation_id > 0 and minimum_generation_id == generation_id
         )
-        if minimum_generation_id is None:
-            # Without a minimum, an overwrite keeps only its own generation; appends keep all.
-            overwrite_with_id = sync_mode == "overwrite" and generation_id is not None
-            minimum_generation_id = generation_id if overwrite_with_id else 0
         header, encode = encoder_for(
-            config.output_format, root_level_properties(stream.get("json_schema"))
+            config.output_format, root_level_properties(stream.json_schema)
         )
         directory = stream_directory(config.location.path, namespace, config.stream_prefix, name)
         markers_prefix = generation_markers_prefix(config.location.path, directory)
@@ -68,7 +63,8 @@ def configured_streams(
                 f"Stream '{shown[:100]}{'…' if len(shown) > 100 else ''}': its object keys would "
                 f"be up to {longest_key_bytes(markers_prefix)} bytes long, over S3's limit of "
                 f"{S3_MAX_KEY_BYTES}. To fix: shorten the S3 Bucket Path, the stream prefix, or "
-                "the stream's name or namespace (namespace mapping in the connection)."
+                "the stream's name or namespace (namespace mapping in the connection).",
+                user_can_fix=True,
             )
         target = StreamTarget(
             name=name,
@@ -81,8 +77,17 @@ def configured_streams(
             minimum_generation_id=minimum_generation_id,
             markers_prefix=markers_prefix,
         )
-        streams[(namespace, name)] = ConfiguredStream(target, encode)
-    return streams
+        plans[configured.key] = StreamPlan(target, encode)
+    return plans
+
+
+def _minimum_generation(configured: ConfiguredStream) -> int:
+    if configured.minimum_generation_id is not None:
+        return configured.minimum_generation_id
+    # Without a minimum, an overwrite keeps only its own generation; appends keep all.
+    if configured.destination_sync_mode == "overwrite" and configured.generation_id is not None:
+        return configured.generation_id
+    return 0
 
 
 class UnknownStream(Exception):
@@ -92,7 +97,7 @@ class UnknownStream(Exception):
 class Router:
     def __init__(
         self,
-        streams: Mapping[StreamKey, ConfiguredStream],
+        streams: Mapping[StreamKey, StreamPlan],
         make_writer: Callable[[StreamTarget], StreamWriter],
     ) -> None:
         self._streams = streams
@@ -100,7 +105,7 @@ class Router:
         self._writers: dict[StreamKey, tuple[StreamWriter, LineEncoder]] = {}
 
     def route(self, namespace: str | None, name: str) -> tuple[StreamWriter, LineEncoder]:
-        key = (namespace or None, name)
+        key = stream_key(namespace, name)
         found = self._writers.get(key)
         if found is None:
             configured = self._streams.get(key)
@@ -111,10 +116,8 @@ class Router:
             self._writers[key] = found
         return found
 
-    def records_added(self, namespace: str | None, name: str) -> int:
-        """Records routed so far to one stream (0 for a stream that has had none)."""
-        found = self._writers.get((namespace or None, name))
-        return found[0].records_added if found is not None else 0
+    def knows(self, namespace: str | None, name: str) -> bool:
+        return stream_key(namespace, name) in self._streams
 
     def writers(self) -> Iterator[StreamWriter]:
         for writer, _ in self._writers.values():

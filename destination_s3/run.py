@@ -1,7 +1,8 @@
 """Console entry point (`destination-s3`, `python main.py`).
 
-`spec` is answered straight from spec.json without importing the CDK (about a second of imports):
-orchestrators call it often, and its output is the same message the CDK prints.
+`spec` is answered straight from spec.json and `write` runs in destination_s3.cli, both without
+importing the CDK (over a second of CPU in imports): orchestrators call `spec` often, and `write`
+on every sync. Their output is the messages the CDK prints. `check` runs with the CDK.
 """
 
 from __future__ import annotations
@@ -43,6 +44,10 @@ def run() -> None:
         print(spec_message())
         return
     limit_heap_growth()
+    if sys.argv[1:2] == ["write"]:
+        from destination_s3.cli import main
+
+        main(sys.argv[1:])  # exits the process
     from destination_s3.destination import DestinationS3
 
     DestinationS3().run(sys.argv[1:])

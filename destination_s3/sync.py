@@ -10,27 +10,17 @@ import logging
 import os
 import queue
 import time
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
-from typing import Any
 
-import msgspec
-
+from destination_s3.catalog import ConfiguredCatalog, StreamKey
 from destination_s3.config import MIB, ConnectorConfig
-from destination_s3.encoders import LineEncoder, RecordIds
 from destination_s3.errors import Cancelled, InputError
+from destination_s3.intake import Intake
 from destination_s3.keys import KeyAllocator
-from destination_s3.ledger import StateLedger, StateRecordCounts, state_message
-from destination_s3.messages import (
-    ENVELOPE_DECODER,
-    KNOWN_TYPES,
-    Utf8Repairs,
-    check,
-    decode,
-    record_data,
-)
+from destination_s3.ledger import StateLedger, state_message
 from destination_s3.retention import remove_earlier_objects
-from destination_s3.router import ConfiguredStream, Router, UnknownStream, configured_streams
+from destination_s3.router import Router, StreamPlan, plan_streams
 from destination_s3.s3_client import DEFAULT_MAX_ATTEMPTS, RetryPolicy
 from destination_s3.storage import Bucket, StorageError
 from destination_s3.upload import abort_uploads
@@ -82,7 +72,7 @@ class Sync:
     def __init__(
         self,
         config: ConnectorConfig,
-        catalog: Mapping[str, Any],
+        catalog: ConfiguredCatalog,
         bucket: Bucket,
         tuning: Tuning | None = None,
         clock: Callable[[], float] = time.time,
@@ -91,7 +81,7 @@ class Sync:
         self._bucket = bucket
         self._tuning = tuning or Tuning()
         self._clock = clock
-        self._streams: dict[Any, ConfiguredStream] = configured_streams(config, catalog)
+        self._streams: dict[StreamKey, StreamPlan] = plan_streams(config, catalog)
         self._ledger = StateLedger()
         self._completed: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self._pool = UploadPool(
@@ -105,9 +95,7 @@ class Sync:
         )
         self._keys = KeyAllocator()
         self._router = Router(self._streams, self._make_writer)
-        self._repairs = Utf8Repairs()
-        self._records_received = 0
-        self._bytes_received = 0
+        self._intake = Intake(self._router, self._ledger, clock)
         self._records_committed = 0
         self._states_emitted = 0
         self._started = clock()
@@ -125,10 +113,11 @@ class Sync:
             self._completed,
         )
 
-    def run(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
-        """Write every record; yield each STATE message once its records are durable."""
+    def run(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
+        """Write every record of `blocks` (whole lines of stdin; b"" for a quiet tick); yield
+        each STATE message once its records are durable."""
         try:
-            yield from self._consume(batches)
+            yield from self._consume(blocks)
             yield from self._finish()
         except Cancelled as cancelled:
             raise Cancelled(f"{cancelled}; {self._abort()}") from None
@@ -137,76 +126,18 @@ class Sync:
             raise
         self._log_summary()
 
-    def _consume(self, batches: Iterable[list[bytes]]) -> Iterator[bytes]:
-        # The hot loop: one msgspec decode per line, a cached writer lookup, one encode and one
-        # buffer append per record. Anything unusual goes to messages.check (or, for a line
-        # msgspec rejects, messages.decode), which raises the InputError; the common path stays
-        # short.
-        decode_envelope = ENVELOPE_DECODER.decode
-        routes: dict[Any, tuple[StreamWriter, LineEncoder]] = {}
-        next_id = RecordIds().next
-        ledger = self._ledger
-        record_counts = StateRecordCounts()
-        line_number = 0
-        record_number = 0
-        last_emitted_at: int | float | None = None
-        emitted_at_text = b""
-        for batch in batches:
-            for line in batch:
-                line_number += 1
+    def _consume(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
+        intake = self._intake
+        for block in blocks:
+            if block:
                 try:
-                    envelope = decode_envelope(line)
-                except (msgspec.DecodeError, RecursionError):
-                    if line.strip():
-                        decode(line, line_number)  # raises the InputError that explains it
-                    continue
-                kind = envelope.type
-                if kind == "RECORD":
-                    record = envelope.record
-                    if record is None:
-                        check(envelope, line_number, line)  # raises
-                        continue
-                    namespace = record.namespace
-                    key = record.stream if namespace is None else (namespace, record.stream)
-                    found = routes.get(key)
-                    if found is None:
-                        found = routes[key] = self._route(namespace, record.stream, line_number)
-                    data = bytes(record.data)
-                    if data[:1] != b"{" or b"\r" in data or not data.isascii():
-                        data, repaired = record_data(record, line_number, line)
-                        if repaired:
-                            self._repairs.note(key, line_number)
-                    if record.emitted_at != last_emitted_at:
-                        last_emitted_at = record.emitted_at
-                        emitted_at_text = str(int(last_emitted_at)).encode()
-                    writer, encode = found
-                    try:
-                        encoded = encode(next_id(), emitted_at_text, data)
-                    except (ValueError, msgspec.DecodeError, RecursionError) as invalid:
-                        problem = f"RECORD `data` cannot be encoded: {invalid}"
-                        raise InputError(line_number, problem) from None
-                    writer.add(encoded, record_number)
-                    record_number += 1
-                elif kind == "STATE":
-                    check(envelope, line_number, line)
-                    body = bytes(envelope.state)
-                    count = record_counts.count(body, record_number, self._router.records_added)
-                    ledger.hold(body, record_number, count, self._clock())
-                    self._records_received = record_number
+                    intake.take(block)
+                except InputError:
+                    # The states before the bad line whose records are durable still go out,
+                    # as they would have had the bad line come in a later block.
                     yield from self._released()
-                elif kind not in KNOWN_TYPES:
-                    check(envelope, line_number, line)
-            self._records_received = record_number
-            self._bytes_received += sum(map(len, batch))
+                    raise
             yield from self._housekeeping()
-
-    def _route(
-        self, namespace: str | None, name: str, line_number: int
-    ) -> tuple[StreamWriter, LineEncoder]:
-        try:
-            return self._router.route(namespace, name)
-        except UnknownStream as unknown:
-            raise InputError(line_number, str(unknown)) from None
 
     def _housekeeping(self) -> Iterator[bytes]:
         """Between batches (and on quiet ticks): release states, flush on time and on memory."""
@@ -228,7 +159,7 @@ class Sync:
                 completion = self._completed.get_nowait()
             except queue.Empty:
                 break
-            completion.ticket.committed = True
+            self._ledger.commit(completion.ticket)
             self._records_committed += completion.records
             stats = completion.stats
             stats.records += completion.records
@@ -297,11 +228,11 @@ class Sync:
         logger.info(
             "Progress: %d records received (%.1f MB), %d committed, %d states emitted, "
             "%.0f records/s",
-            self._records_received,
-            self._bytes_received / 1e6,
+            self._intake.records,
+            self._intake.bytes_read / 1e6,
             self._records_committed,
             self._states_emitted,
-            self._records_received / elapsed,
+            self._intake.records / elapsed,
         )
 
     def _log_summary(self) -> None:
@@ -315,7 +246,7 @@ class Sync:
                 stats.bytes,
                 ", ".join(f"s3://{self._bucket.name}/{key}" for key in stats.keys),
             )
-            repaired = self._repairs.count(target.namespace, target.name)
+            repaired = self._intake.repairs.count(target.namespace, target.name)
             if repaired:
                 logger.warning(
                     "Stream %s: %d records had invalid UTF-8 in `data`, replaced with U+FFFD.",

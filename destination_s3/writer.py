@@ -98,15 +98,27 @@ class StreamWriter:
         """The number of the first record in the open object, or None when none is open."""
         return self._ticket.first_record if self._ticket is not None else None
 
-    def add(self, line: bytes, record_number: int) -> None:
-        """Append one encoded record; `record_number` is its position in stdin's record order."""
-        if self._upload is None:
-            self._open(record_number)
-        buffer = self.buffer
-        buffer += line
-        self.records_added += 1
-        if len(buffer) >= self._threshold:
-            self._ship_full_parts()
+    def add_lines(self, lines: list[bytes], first_record: int) -> None:
+        """Append encoded records, numbered from `first_record` in stdin's record order.
+
+        An object completes with the record that brings it to the target size, as if records
+        came one by one; the records after it open the next object."""
+        while lines:
+            if self._upload is None:
+                self._open(first_record)
+            room = self._settings.file_size - self._handed_over - len(self.buffer)
+            taken = len(lines)
+            if sum(map(len, lines)) >= room:
+                size = 0
+                for taken, line in enumerate(lines, start=1):  # noqa: B007 (read below)
+                    size += len(line)
+                    if size >= room:
+                        break
+            self.buffer += b"".join(lines[:taken]) if taken < len(lines) else b"".join(lines)
+            self.records_added += taken
+            if len(self.buffer) >= self._threshold:
+                self._ship_full_parts()
+            lines, first_record = lines[taken:], first_record + taken
 
     def complete(self) -> None:
         """Finish the open object, if any; its completion is reported on the `completed` queue."""

@@ -1,4 +1,5 @@
-"""LineBatches: whole lines, whatever the chunk boundaries, and a tick when the pipe is quiet."""
+"""LineBlocks: blocks of whole lines, whatever the chunk boundaries, and a tick when the pipe is
+quiet."""
 
 from __future__ import annotations
 
@@ -11,7 +12,7 @@ from typing import BinaryIO, cast
 import pytest
 
 from destination_s3 import reader
-from destination_s3.reader import LineBatches
+from destination_s3.reader import LineBlocks
 
 
 class _Chunks:
@@ -37,13 +38,16 @@ def chunks(pieces: Iterable[bytes], error: BaseException | None = None) -> Binar
     return cast(BinaryIO, _Chunks(pieces, error))
 
 
-def _lines(batches: Iterable[list[bytes]], *, ticks: bool = False) -> list[bytes]:
-    lines = []
-    for batch in batches:
+def _lines(blocks: Iterable[bytes], *, ticks: bool = False) -> list[bytes]:
+    """The lines of the blocks, checking that no block splits a line: every block but the last
+    ends with a newline."""
+    blocks = list(blocks)
+    for index, block in enumerate(blocks):
         # In-memory input never leaves the reader idle for seconds: a tick there means it is stuck.
-        assert ticks or batch != [], "tick from a stream that had data"
-        lines += batch
-    return lines
+        assert ticks or block != b"", "tick from a stream that had data"
+        last = index == len(blocks) - 1
+        assert last or not block or block.endswith(b"\n"), f"block {index} splits a line"
+    return _expected(b"".join(blocks))
 
 
 def _expected(text: bytes) -> list[bytes]:
@@ -55,7 +59,7 @@ def _expected(text: bytes) -> list[bytes]:
 
 def test_lines_split_across_chunk_boundaries() -> None:
     pieces = [b"ab", b"c\nde", b"f\n", b"\n", b"gh", b"i", b"\nj"]
-    assert _lines(LineBatches(chunks(pieces), tick_seconds=5)) == [
+    assert _lines(LineBlocks(chunks(pieces), tick_seconds=5)) == [
         b"abc",
         b"def",
         b"",
@@ -71,21 +75,21 @@ def test_every_split_of_the_input_gives_the_same_lines(text: bytes) -> None:
     for first in range(len(text) + 1):
         for second in range(first, len(text) + 1):
             pieces = [piece for piece in (text[:first], text[first:second], text[second:]) if piece]
-            assert _lines(LineBatches(chunks(pieces), tick_seconds=5)) == _expected(text), pieces
+            assert _lines(LineBlocks(chunks(pieces), tick_seconds=5)) == _expected(text), pieces
 
 
 def test_small_real_chunk_size(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(reader, "CHUNK_SIZE", 7)
     lines = [f"line {index} ".encode() * (index % 5) for index in range(300)]
     text = b"\n".join(lines) + b"\n"
-    assert _lines(LineBatches(io.BytesIO(text), tick_seconds=5)) == lines
+    assert _lines(LineBlocks(io.BytesIO(text), tick_seconds=5)) == lines
 
 
 def test_a_line_larger_than_the_chunk_size() -> None:
     huge = b"x" * (5 * reader.CHUNK_SIZE + 123)
     other = b"y" * (3 * reader.CHUNK_SIZE)
     text = b"first\n" + huge + b"\nshort\n" + other
-    assert _lines(LineBatches(io.BytesIO(text), tick_seconds=5)) == [
+    assert _lines(LineBlocks(io.BytesIO(text), tick_seconds=5)) == [
         b"first",
         huge,
         b"short",
@@ -98,43 +102,49 @@ def test_a_line_larger_than_the_chunk_size_from_a_real_file(tmp_path: Path) -> N
     path = tmp_path / "input.jsonl"
     path.write_bytes(b"a\n" + huge + b"\nb\n" + huge)
     with path.open("rb") as stream:
-        assert _lines(LineBatches(stream, tick_seconds=5)) == [b"a", huge, b"b", huge]
+        assert _lines(LineBlocks(stream, tick_seconds=5)) == [b"a", huge, b"b", huge]
 
 
 def test_last_line_without_newline() -> None:
-    assert _lines(LineBatches(io.BytesIO(b"a\nb\nlast"), tick_seconds=5)) == [b"a", b"b", b"last"]
+    assert _lines(LineBlocks(io.BytesIO(b"a\nb\nlast"), tick_seconds=5)) == [b"a", b"b", b"last"]
 
 
 def test_empty_input_gives_no_lines() -> None:
-    assert list(LineBatches(io.BytesIO(b""), tick_seconds=5)) == []
+    assert list(LineBlocks(io.BytesIO(b""), tick_seconds=5)) == []
 
 
 def test_a_lone_newline_is_one_empty_line() -> None:
-    assert _lines(LineBatches(io.BytesIO(b"\n"), tick_seconds=5)) == [b""]
+    assert _lines(LineBlocks(io.BytesIO(b"\n"), tick_seconds=5)) == [b""]
 
 
 def test_carriage_returns_stay_in_the_line() -> None:
-    assert _lines(LineBatches(io.BytesIO(b"a\r\nb\r\n"), tick_seconds=5)) == [b"a\r", b"b\r"]
+    assert _lines(LineBlocks(io.BytesIO(b"a\r\nb\r\n"), tick_seconds=5)) == [b"a\r", b"b\r"]
 
 
 def test_read_error_reaches_the_consumer_after_the_lines_before_it() -> None:
-    batches = iter(LineBatches(chunks([b"a\nb\n"], error=OSError("pipe broke")), tick_seconds=5))
-    assert next(batches) == [b"a", b"b"]
+    blocks = iter(LineBlocks(chunks([b"a\nb\n"], error=OSError("pipe broke")), tick_seconds=5))
+    assert next(blocks) == b"a\nb\n"
     with pytest.raises(OSError, match="pipe broke"):
-        next(batches)
+        next(blocks)
 
 
 def test_tick_when_the_pipe_is_quiet_then_lines() -> None:
     read_fd, write_fd = os.pipe()
     with os.fdopen(read_fd, "rb") as pipe:
-        batches = iter(LineBatches(pipe, tick_seconds=0.05))
+        batches = iter(LineBlocks(pipe, tick_seconds=0.05))
         try:
             # Nothing was written: the only thing the reader can hand over is a tick.
-            assert next(batches) == []
-            assert next(batches) == []
+            assert next(batches) == b""
+            assert next(batches) == b""
             os.write(write_fd, b'{"a":1}\n{"b":')
             os.write(write_fd, b"2}\nlast")
         finally:
             os.close(write_fd)
         rest = list(batches)
     assert _lines(rest, ticks=True) == [b'{"a":1}', b'{"b":2}', b"last"]
+
+
+def test_a_chunk_ending_a_line_is_handed_over_without_a_copy() -> None:
+    chunk = b"a\nb\n"
+    [block] = LineBlocks(chunks([chunk]), tick_seconds=5)
+    assert block is chunk

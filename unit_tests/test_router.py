@@ -6,9 +6,10 @@ from typing import Any
 
 import pytest
 
+from destination_s3.catalog import catalog_of
 from destination_s3.config import ConnectorConfig, parse_config
 from destination_s3.errors import CatalogError
-from destination_s3.router import Router, UnknownStream, configured_streams
+from destination_s3.router import Router, StreamPlan, UnknownStream, plan_streams
 from destination_s3.writer import StreamTarget
 
 
@@ -33,7 +34,16 @@ def _entry(name: str, namespace: str | None = None, **fields: Any) -> dict[str, 
     }
     if namespace is not None:
         stream["namespace"] = namespace
-    return {"stream": stream, "sync_mode": "full_refresh", **fields}
+    return {
+        "stream": stream,
+        "sync_mode": "full_refresh",
+        "destination_sync_mode": "append",
+        **fields,
+    }
+
+
+def configured_streams(config: ConnectorConfig, catalog: dict[str, Any]) -> dict[Any, StreamPlan]:
+    return plan_streams(config, catalog_of(catalog))
 
 
 @pytest.mark.parametrize(

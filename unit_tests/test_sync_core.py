@@ -21,6 +21,7 @@ from typing import Any, cast
 import pytest
 from botocore.exceptions import EndpointConnectionError
 
+from destination_s3.catalog import catalog_of
 from destination_s3.config import parse_config
 from destination_s3.errors import Cancelled
 from destination_s3.storage import LIFECYCLE_ADVICE, Bucket, StorageError
@@ -155,7 +156,7 @@ def make_sync(
         raw["file_size_mb"] = file_size_mb
     knobs: dict[str, Any] = {"upload_workers": 1, "abort_seconds": 2.0, **tuning}
     bucket = Bucket(cast(Any, fake), "bucket")
-    return Sync(parse_config(raw), streams, bucket, Tuning(**knobs), clock)
+    return Sync(parse_config(raw), catalog_of(streams), bucket, Tuning(**knobs), clock)
 
 
 def settle(sync: Sync, fake: FakeS3Client) -> None:
@@ -171,7 +172,7 @@ def drive(sync: Sync, clock: Clock, fake: FakeS3Client, steps: Sequence[Step]) -
     outcome = Outcome()
     at = 0
 
-    def batches() -> Iterator[list[bytes]]:
+    def blocks() -> Iterator[bytes]:
         nonlocal at
         for index, step in enumerate(steps):
             settle(sync, fake)
@@ -180,14 +181,14 @@ def drive(sync: Sync, clock: Clock, fake: FakeS3Client, steps: Sequence[Step]) -
                 step.action()
             elif isinstance(step, Quiet):
                 clock.now += step.seconds
-                yield []
+                yield b""
             else:
-                yield step
+                yield b"".join(line + b"\n" for line in step)
         settle(sync, fake)
         at = len(steps)
 
     try:
-        for line in sync.run(batches()):
+        for line in sync.run(blocks()):
             outcome.lines.append((at, line))
     except (Exception, Cancelled) as error:
         outcome.error = error

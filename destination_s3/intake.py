@@ -1,0 +1,196 @@
+"""stdin blocks in: records encoded and added to their stream's writer, STATEs held in the ledger.
+
+The common case costs one msgspec call per block (`decode_lines`: every envelope of the block,
+`data` kept as raw JSON bytes), a short Python step per record (route lookup, three byte checks,
+encode), and one join and one buffer append per stream per block. Anything unusual — a line
+msgspec refuses, a record whose `data` needs a look (not an object, a bare CR, invalid UTF-8), a
+stream the catalog does not name, an unknown message type — sends the rest of the block through
+`_take_line`, one line at a time, which knows each line's number and raises the InputError that
+names it. Records are numbered in stdin order either way, so the ledger sees the same thing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+import msgspec
+
+from destination_s3.catalog import stream_key
+from destination_s3.encoders import LineEncoder, RecordIds
+from destination_s3.errors import InputError
+from destination_s3.ledger import StateLedger, StateRecordCounts
+from destination_s3.messages import (
+    ENVELOPE_DECODER,
+    KNOWN_TYPES,
+    Envelope,
+    Utf8Repairs,
+    decode,
+    is_utf8,
+    record_data,
+)
+from destination_s3.router import Router, UnknownStream
+from destination_s3.writer import StreamWriter
+
+
+@dataclass
+class _Route:
+    """One stream's writer and encoder, and its records of the current block not yet added."""
+
+    writer: StreamWriter
+    encode: LineEncoder
+    lines: list[bytes] = field(default_factory=list)
+    first_record: int = 0
+
+    @property
+    def records_added(self) -> int:
+        return self.writer.records_added + len(self.lines)
+
+    def add_pending(self) -> None:
+        if self.lines:
+            self.writer.add_lines(self.lines, self.first_record)
+            self.lines = []
+
+
+class Intake:
+    def __init__(self, router: Router, ledger: StateLedger, clock: Callable[[], float]) -> None:
+        self._router = router
+        self._ledger = ledger
+        self._clock = clock
+        # As records spell them, for the hot loop (a stream without namespace by its name alone:
+        # no tuple per record); by stream_key() for STREAM states. `""` and None namespaces
+        # are one stream: they share one _Route.
+        self._routes: dict[str | tuple[str, str], _Route] = {}
+        self._by_stream: dict[tuple[str | None, str], _Route] = {}
+        # Routes with records of this block not yet added, in the order of their first record:
+        # objects must be opened in record order (the ledger relies on it).
+        self._pending: list[_Route] = []
+        self._record_counts = StateRecordCounts()
+        self._next_id = RecordIds().next
+        self._last_emitted_at: int | float | None = None
+        self._emitted_at_text = b""
+        self.repairs = Utf8Repairs()
+        self.lines_read = 0
+        self.records = 0  # records taken so far: the next record's number
+        self.bytes_read = 0
+
+    def take(self, block: bytes) -> None:
+        """Take one block of whole lines; raises InputError for a line that cannot be taken."""
+        first_line = self.lines_read + 1
+        self.lines_read += block.count(b"\n") + (not block.endswith(b"\n"))
+        self.bytes_read += len(block)
+        try:
+            envelopes = ENVELOPE_DECODER.decode_lines(block)
+        except (msgspec.DecodeError, RecursionError):
+            self._take_by_line(block, first_line, 0)
+            return
+        routes = self._routes
+        next_id = self._next_id
+        pending = self._pending
+        record_number = self.records
+        last_emitted_at, emitted_at_text = self._last_emitted_at, self._emitted_at_text
+        # `index` is read after the loop: where a `break` left off.
+        for index, envelope in enumerate(envelopes):  # noqa: B007
+            kind = envelope.type
+            if kind == "RECORD":
+                record = envelope.record
+                if record is None:
+                    break
+                data = bytes(record.data)
+                if data[:1] != b"{" or b"\r" in data or not (data.isascii() or is_utf8(data)):
+                    break
+                namespace = record.namespace
+                route = routes.get(
+                    record.stream if namespace is None else (namespace, record.stream)
+                )
+                if route is None:
+                    if not self._router.knows(namespace, record.stream):
+                        break
+                    route = self._route(namespace, record.stream)
+                if record.emitted_at != last_emitted_at:
+                    last_emitted_at = record.emitted_at
+                    emitted_at_text = str(int(last_emitted_at)).encode()
+                lines = route.lines
+                if not lines:
+                    route.first_record = record_number
+                    pending.append(route)
+                try:
+                    lines.append(route.encode(next_id(), emitted_at_text, data))
+                except (ValueError, msgspec.DecodeError, RecursionError):
+                    break  # the line-by-line step names the line
+                record_number += 1
+            elif kind == "STATE":
+                body = bytes(envelope.state)
+                if body[:1] != b"{" or not (body.isascii() or is_utf8(body)):
+                    break
+                self.records = record_number
+                self._hold(body)
+            elif kind not in KNOWN_TYPES:
+                break
+        else:
+            index = -1
+        self.records = record_number
+        self._last_emitted_at, self._emitted_at_text = last_emitted_at, emitted_at_text
+        if index < 0:
+            self._add_pending()
+        else:
+            self._take_by_line(block, first_line, index)
+
+    def _take_by_line(self, block: bytes, first_line: int, skip: int) -> None:
+        """Take the block from its `skip`-th message on, one line at a time."""
+        self._add_pending()
+        for offset, line in enumerate(block.split(b"\n")):
+            if not line.strip():
+                continue  # blank lines are not messages (decode_lines skips them too)
+            if skip:
+                skip -= 1
+                continue
+            self._take_line(line, first_line + offset)
+        self._add_pending()
+
+    def _take_line(self, line: bytes, line_number: int) -> None:
+        envelope: Envelope = decode(line, line_number)  # raises the InputError that explains it
+        if envelope.type == "STATE":
+            self._hold(bytes(envelope.state))
+        elif envelope.type == "RECORD" and envelope.record is not None:
+            record = envelope.record
+            try:
+                route = self._route(record.namespace, record.stream)
+            except UnknownStream as unknown:
+                raise InputError(line_number, str(unknown)) from None
+            data, repaired = record_data(record, line_number, line)
+            if repaired:
+                self.repairs.note(stream_key(record.namespace, record.stream), line_number)
+            emitted_at = str(int(record.emitted_at)).encode()
+            try:
+                encoded = route.encode(self._next_id(), emitted_at, data)
+            except (ValueError, msgspec.DecodeError, RecursionError) as invalid:
+                problem = f"RECORD `data` cannot be encoded: {invalid}"
+                raise InputError(line_number, problem) from None
+            route.lines.append(encoded)
+            route.first_record = self.records
+            route.add_pending()  # at once: lines taken one by one are added in order
+            self.records += 1
+
+    def _route(self, namespace: str | None, name: str) -> _Route:
+        key = stream_key(namespace, name)
+        route = self._by_stream.get(key)
+        if route is None:
+            writer, encode = self._router.route(namespace, name)
+            route = self._by_stream[key] = _Route(writer, encode)
+        self._routes[name if namespace is None else (namespace, name)] = route
+        return route
+
+    def _hold(self, body: bytes) -> None:
+        count = self._record_counts.count(body, self.records, self._stream_records)
+        self._ledger.hold(body, self.records, count, self._clock())
+
+    def _stream_records(self, namespace: str | None, name: str) -> int:
+        """Records routed so far to one stream, including those of this block not yet added."""
+        route = self._by_stream.get((namespace, name))
+        return route.records_added if route is not None else 0
+
+    def _add_pending(self) -> None:
+        for route in self._pending:
+            route.add_pending()
+        self._pending.clear()
