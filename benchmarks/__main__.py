@@ -148,7 +148,8 @@ class Benchmark:
             self.args.spec_runs,
         )
         self.log(f"spec start-up median {self.startup.median_seconds:.2f} s")
-        self.moto = MotoServer.start(log_path=OUT / "moto.log")
+        self.moto = MotoServer.start(log_path=OUT / "moto.log", tls=self.args.tls)
+        self.env.update(self.moto.client_env())
         self.log(f"moto server on {self.moto.endpoint}")
         try:
             self.measure_write_startup()
@@ -422,7 +423,12 @@ class Benchmark:
             f"- input: {self.args.records:,} records of ≈{self.args.record_size} B, "
             f"{self.args.streams} streams round robin, a STATE every {self.args.state_every:,} "
             f"records; connector file_size_mb {self.file_size_mb} "
-            f"(part size {part_size(self.file_size_mb) / MIB:.0f} MiB); moto server on loopback",
+            f"(part size {part_size(self.file_size_mb) / MIB:.0f} MiB); moto server on loopback, "
+            + (
+                "https (as S3 itself: botocore sends no payload SHA-256)"
+                if self.args.tls
+                else "plain http (botocore SHA-256-signs every payload)"
+            ),
         ]
         if startup is not None:
             lines.append(
@@ -537,6 +543,11 @@ def parse_args(argv: Sequence[str]) -> argparse.Namespace:
         "--bound-runs", type=int, default=3, help="upload bound attempts; the fastest counts"
     )
     parser.add_argument("--sample-ms", type=float, default=50, help="RSS sampling interval")
+    parser.add_argument(
+        "--tls",
+        action="store_true",
+        help="serve S3 over https, as AWS does (over http botocore SHA-256-signs every payload)",
+    )
     parser.add_argument(
         "--profile",
         action="store_true",

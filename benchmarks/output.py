@@ -92,6 +92,12 @@ class _NullFile:
         return len(data)
 
 
+def data_keys(server: MotoServer, bucket: str) -> list[str]:
+    """The bucket's data objects: not the connector's bookkeeping under `_tarsal_*` prefixes
+    (generation markers), which readers skip too."""
+    return [key for key in server.list_keys(bucket) if "/_tarsal_" not in f"/{key}"]
+
+
 def count_bucket(
     server: MotoServer,
     bucket: str,
@@ -102,7 +108,7 @@ def count_bucket(
     client = server.admin_client("s3")
     total = OutputCount()
     saved: list[tuple[str, Path]] = []
-    for index, key in enumerate(server.list_keys(bucket)):
+    for index, key in enumerate(data_keys(server, bucket)):
         path = save_dir / f"{index:06d}.part" if save_dir is not None else None
         total.add(count_object(client, bucket, key, header_columns, path))
         if path is not None:
@@ -138,7 +144,7 @@ class Drain:
         self._thread.start()
 
     def _pass(self) -> None:
-        for key in self._server.list_keys(self._bucket):
+        for key in data_keys(self._server, self._bucket):
             if key in self._seen:
                 continue
             self._seen.add(key)

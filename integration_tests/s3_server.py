@@ -37,10 +37,13 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import datetime
+import ipaddress
 import json
 import os
 import signal
 import socket
+import ssl
 import subprocess
 import sys
 import tempfile
@@ -213,6 +216,44 @@ def _stop_leftover_servers() -> None:
         server.stop()
 
 
+def _self_signed_certificate(host: str) -> str:
+    """A PEM file with a fresh key and a one-day certificate for `host` (an IP address)."""
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, host)])
+    now = datetime.datetime.now(datetime.timezone.utc)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - datetime.timedelta(minutes=5))
+        .not_valid_after(now + datetime.timedelta(days=1))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address(host))]),
+            critical=False,
+        )
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    fd, path = tempfile.mkstemp(prefix="moto-tls-", suffix=".pem")
+    with os.fdopen(fd, "wb") as pem:
+        pem.write(certificate.public_bytes(serialization.Encoding.PEM))
+        pem.write(
+            key.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+    return path
+
+
 class MotoServer:
     """One ``moto_server`` subprocess on 127.0.0.1 with its own port, state and process group.
 
@@ -228,10 +269,14 @@ class MotoServer:
         host: str = "127.0.0.1",
         log_path: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
+        tls: bool = False,
     ) -> None:
         self.host = host
         self.port = port if port is not None else _free_port()
-        self.endpoint = f"http://{host}:{self.port}"
+        # With `tls`, the server speaks https with a self-signed certificate for `host`; clients
+        # trust it through `ca_bundle` (the connector: AWS_CA_BUNDLE, see `client_env`).
+        self.ca_bundle: str | None = _self_signed_certificate(host) if tls else None
+        self.endpoint = f"{'https' if tls else 'http'}://{host}:{self.port}"
         self.python = python
         self._process: subprocess.Popen[bytes] | None = None
         self._keep_log = log_path is not None
@@ -250,11 +295,12 @@ class MotoServer:
         log_path: str | os.PathLike[str] | None = None,
         python: str = sys.executable,
         timeout: float = START_TIMEOUT_S,
+        tls: bool = False,
     ) -> MotoServer:
         """Start a server on a free port (retrying on a fresh port if that one got taken)."""
         last_error: MotoServerError | None = None
         for _ in range(attempts):
-            server = cls(log_path=log_path, python=python)
+            server = cls(log_path=log_path, python=python, tls=tls)
             try:
                 server.launch(timeout)
                 return server
@@ -276,9 +322,12 @@ class MotoServer:
         else:
             log_fd, self._log_path = tempfile.mkstemp(prefix="moto-server-", suffix=".log")
         env = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MOTO_"))}
+        command = [self.python, "-m", "moto.server", "-H", self.host, "-p", str(self.port)]
+        if self.ca_bundle is not None:
+            command += ["--ssl-cert", self.ca_bundle, "--ssl-key", self.ca_bundle]
         try:
             self._process = subprocess.Popen(
-                [self.python, "-m", "moto.server", "-H", self.host, "-p", str(self.port)],
+                command,
                 stdin=subprocess.DEVNULL,
                 stdout=log_fd,
                 stderr=subprocess.STDOUT,
@@ -310,7 +359,8 @@ class MotoServer:
     def _answers(self) -> bool:
         try:
             # moto answers this GET with 201; any HTTP answer means the server is serving.
-            with urllib.request.urlopen(f"{self.endpoint}/moto-api/config", timeout=1):
+            url = f"{self.endpoint}/moto-api/config"
+            with urllib.request.urlopen(url, timeout=1, context=self._ssl_context()):
                 return True
         except urllib.error.HTTPError:
             return True
@@ -358,6 +408,9 @@ class MotoServer:
             with contextlib.suppress(OSError):
                 os.unlink(self._log_path)
             self._log_path = None
+        if self.ca_bundle is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(self.ca_bundle)
         self._clients.clear()
         self._admin = None
         self._iam_enforced = False
@@ -381,7 +434,7 @@ class MotoServer:
             headers={"Content-Type": "text/plain"},  # required by reset-auth
         )
         try:
-            with urllib.request.urlopen(request, timeout=30) as resp:
+            with urllib.request.urlopen(request, timeout=30, context=self._ssl_context()) as resp:
                 payload = resp.read()
         except (urllib.error.URLError, OSError) as exc:
             raise MotoServerError(f"POST {path} failed: {exc}\n{self.server_log()}") from exc
@@ -389,6 +442,13 @@ class MotoServer:
             return json.loads(payload)
         except ValueError:
             return payload.decode("utf-8", "replace")
+
+    def _ssl_context(self) -> ssl.SSLContext | None:
+        return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else None
+
+    def client_env(self) -> dict[str, str]:
+        """Environment variables a client process (the connector) needs to reach this server."""
+        return {"AWS_CA_BUNDLE": self.ca_bundle} if self.ca_bundle else {}
 
     def reset(self) -> None:
         """Wipe all state (buckets, objects, users, roles) and turn IAM enforcement off."""
@@ -451,6 +511,7 @@ class MotoServer:
         return _boto_session().client(
             service,  # type: ignore[call-overload]
             endpoint_url=self.endpoint,
+            verify=self.ca_bundle if self.ca_bundle else None,
             region_name=region,
             aws_access_key_id=access_key_id,
             aws_secret_access_key=secret_access_key,
