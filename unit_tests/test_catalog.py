@@ -96,3 +96,12 @@ def test_stream_key_treats_an_empty_namespace_as_none(
     namespace: str | None, expected: tuple[str | None, str]
 ) -> None:
     assert stream_key(namespace, "s") == expected
+
+
+def test_the_example_catalog_in_the_readme_is_valid() -> None:
+    catalog = read_catalog(
+        str(Path(__file__).parent.parent / "integration_tests/configured_catalog.json")
+    )
+    [users] = catalog.streams
+    assert users.key == ("public", "users")
+    assert list(users.stream.json_schema["properties"]) == ["user_id", "name"]
