@@ -9,6 +9,7 @@ CODE := destination_s3 unit_tests integration_tests benchmarks demo main.py setu
 
 help:
 	@echo "make demo   - start a local S3 server, sync a real source into it, show what landed"
+	@echo "              (make demo KEEP=1 leaves the server running to look inside)"
 	@echo "make test   - lint (ruff, mypy, hadolint) and run every test"
 	@echo "make bench  - measure throughput, CPU and memory (see benchmarks/README.md)"
 
@@ -36,7 +37,7 @@ integration: venv
 	$(PY) -m pytest -q integration_tests
 
 demo: venv
-	$(PY) -m demo.run_demo
+	$(PY) -m demo.run_demo $(if $(KEEP),--keep)
 
 bench: venv
 	$(PY) -m benchmarks

@@ -43,7 +43,7 @@ from pathlib import Path
 from typing import Any
 
 from integration_tests.connector import build_config
-from integration_tests.s3_server import MotoServer
+from integration_tests.s3_server import UNAUTHENTICATED_KEY_ID, MotoServer
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
 MAIN_PY = REPO_ROOT / "main.py"
@@ -499,6 +499,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         help="interpreter that runs main.py and moto (the repo venv)",
     )
     parser.add_argument("--workdir", type=Path, default=DEMO_DIR / "run")
+    parser.add_argument(
+        "--keep", action="store_true", help="leave the S3 server running to look inside (KEEP=1)"
+    )
     args = parser.parse_args(argv)
 
     source = ensure_source_venv(python=args.python)
@@ -519,11 +522,33 @@ def main(argv: Sequence[str] | None = None) -> int:
             source=source,
         )
     finally:
-        server.stop()
+        if not args.keep:
+            server.stop()
     print_report(report, BUCKET)
     say(f"(inputs, outputs and logs of this run: {_show(args.workdir)}/)")
+    if args.keep:
+        _leave_running(server)
     return 0 if report.ok else 1
 
+
+def _leave_running(server: MotoServer) -> None:
+    """Detach the server from this process and say how to look inside and how to stop it."""
+    pid = server.detach()
+    # The demo server does not enforce IAM: any keys will do, so no real-looking key is printed.
+    keys = f"aws_access_key_id='{UNAUTHENTICATED_KEY_ID}', aws_secret_access_key='x'"
+    say()
+    say(f"The local S3 server keeps running at {server.endpoint} (pid {pid}). Look inside with:")
+    say(
+        f"  AWS_ACCESS_KEY_ID={UNAUTHENTICATED_KEY_ID} AWS_SECRET_ACCESS_KEY=x "
+        f"AWS_REGION=us-east-1 aws --endpoint-url {server.endpoint} s3 ls --recursive "
+        f"s3://{BUCKET}/"
+    )
+    say(
+        f"  .venv/bin/python -c \"import boto3; s3 = boto3.client('s3', region_name='us-east-1', "
+        f"endpoint_url='{server.endpoint}', {keys}); "
+        f"print([o['Key'] for o in s3.list_objects_v2(Bucket='{BUCKET}')['Contents']])\""
+    )
+    say(f"Stop it with: kill {pid}")
 
 if __name__ == "__main__":
     sys.exit(main())

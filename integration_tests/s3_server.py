@@ -443,6 +443,13 @@ class MotoServer:
         except ValueError:
             return payload.decode("utf-8", "replace")
 
+    def detach(self) -> int:
+        """Let the server outlive this process (no stop at exit); returns its pid."""
+        assert self._process is not None, "server not started"
+        _LIVE_SERVERS.discard(self)
+        self._keep_log = True
+        return self._process.pid
+
     def _ssl_context(self) -> ssl.SSLContext | None:
         return ssl.create_default_context(cafile=self.ca_bundle) if self.ca_bundle else None
 
