@@ -550,5 +550,6 @@ def _leave_running(server: MotoServer) -> None:
     )
     say(f"Stop it with: kill {pid}")
 
+
 if __name__ == "__main__":
     sys.exit(main())
