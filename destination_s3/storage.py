@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 import botocore.exceptions
 
 from destination_s3.config import Credentials, RoleCredentials, S3Location
+from destination_s3.encryption import Encryption
 from destination_s3.errors import S3Failure, is_config_error_code
 from destination_s3.s3_client import RetryPolicy, assumed_role_session, boto3_session, s3_client
 
@@ -95,10 +96,18 @@ class Bucket:
     best-effort calls of a failing or cancelled sync, which must finish within a short grace.
     """
 
-    def __init__(self, client: S3Client, name: str, quick_client: S3Client | None = None) -> None:
+    def __init__(
+        self,
+        client: S3Client,
+        name: str,
+        quick_client: S3Client | None = None,
+        encryption: Encryption | None = None,
+    ) -> None:
         self.client = client
         self.quick_client = quick_client or client
         self.name = name
+        # Every object this bucket writes asks for it (data, markers, the check's probe).
+        self.encryption = encryption or Encryption()
         # Set once any call succeeded: later connection failures are outages, not bad settings.
         self.reached = False
 
@@ -153,9 +162,13 @@ class Bucket:
             yield stored.key
 
     def holds(self, key: str, size: int, etag: str) -> bool:
-        """Whether `key` exists with exactly this size and ETag (ListBucket is all it needs)."""
+        """Whether `key` exists with exactly this size and ETag (ListBucket is all it needs).
+
+        Under SSE-KMS, S3's ETag is not the MD5 of the bytes: size alone must do (the key is
+        unique to this process, so another writer of the same key and size is far-fetched)."""
         for stored in self.list_objects(key, limit=1):
-            return stored.key == key and stored.size == size and stored.etag == etag
+            same_etag = stored.etag == etag or not self.encryption.etag_is_md5
+            return stored.key == key and stored.size == size and same_etag
         return False
 
     def put_object(
@@ -182,6 +195,7 @@ class Bucket:
                     Body=body,
                     ContentType=content_type,
                     Metadata=metadata or {},
+                    **self.encryption.request_args(),
                     **extra,
                 ),
             )
@@ -261,7 +275,12 @@ class Bucket:
         return True
 
 
-def open_bucket(location: S3Location, credentials: Credentials, policy: RetryPolicy) -> Bucket:
+def open_bucket(
+    location: S3Location,
+    credentials: Credentials,
+    policy: RetryPolicy,
+    encryption: Encryption | None = None,
+) -> Bucket:
     """The bucket of `location`, with clients authenticated as configured."""
     role_session = None
     if isinstance(credentials, RoleCredentials):
@@ -275,4 +294,5 @@ def open_bucket(location: S3Location, credentials: Credentials, policy: RetryPol
         s3_client(session, location, policy),
         location.bucket,
         s3_client(session, location, policy.quick()),
+        encryption,
     )

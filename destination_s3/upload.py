@@ -118,6 +118,7 @@ class ObjectUpload:
                     Key=self.key,
                     ContentType=self.content_type,
                     Metadata=self.metadata,
+                    **self.bucket.encryption.request_args(),
                 ),
             )
         except StorageError as error:
