@@ -14,6 +14,13 @@ MAIN_REQUIREMENTS = [
     "msgspec>=0.19",
     # orjson reads the catalog and serves the CDK's in-process write interface (as in the CDK).
     "orjson>=3.9",
+    # format.compression GZIP: ISA-L's deflate writes standard gzip at level 1 with zlib level 3's
+    # ratio for a fifth of zlib level 1's CPU (0.6 instead of 2.5-3 µs per record), with less memory
+    # per open object. Wheels for CPython 3.10+ on x86-64 and arm64 Linux.
+    "isal>=1.6",
+    # format.compression ZSTD: the standard library has no zstd before Python 3.14; zstandard
+    # streams one frame per object with a bounded window.
+    "zstandard>=0.22",
 ]
 
 TEST_REQUIREMENTS = [

@@ -36,6 +36,27 @@ class OutputFormat(enum.Enum):
         return "application/jsonl" if self is OutputFormat.JSONL else "text/csv; charset=utf-8"
 
 
+class Compression(enum.Enum):
+    """How each object's bytes are compressed; the values are the spec's (Airbyte's) spelling."""
+
+    NONE = "No Compression"
+    GZIP = "GZIP"
+    ZSTD = "ZSTD"
+
+    @property
+    def suffix(self) -> str:
+        """Appended to the format's extension. Readers (DuckDB, pandas, pyarrow, gzip, zstd) infer
+        the codec from it, so no Content-Encoding is set: with one, S3 clients and browsers may
+        decompress on download and hand over bytes that no longer match the name."""
+        return _SUFFIXES[self]
+
+
+_SUFFIXES = {Compression.NONE: "", Compression.GZIP: ".gz", Compression.ZSTD: ".zst"}
+
+# Airbyte's S3 destination spells it without the hyphen; a config carried over from it works.
+_ROOT_LEVEL_FLATTENING = ("Root-level flattening", "Root level flattening")
+
+
 @dataclass(frozen=True)
 class AccessKeyCredentials:
     access_key_id: str
@@ -77,9 +98,15 @@ class ConnectorConfig:
     location: S3Location
     credentials: Credentials
     output_format: OutputFormat
+    compression: Compression
     stream_prefix: str
     file_size_bytes: int
     flush_interval_seconds: float
+
+    @property
+    def extension(self) -> str:
+        """Object name extension: `jsonl`, `csv`, `jsonl.gz`, `csv.zst`…"""
+        return self.output_format.extension + self.compression.suffix
 
     @property
     def part_size_bytes(self) -> int:
@@ -92,7 +119,8 @@ class ConnectorConfig:
         return (
             f"bucket={location.bucket} region={location.region} path={location.path or '/'} "
             f"endpoint={location.endpoint or 'AWS default'} auth={_auth_name(self.credentials)} "
-            f"format={self.output_format.value} stream_prefix={self.stream_prefix!r} "
+            f"format={self.output_format.value} compression={self.compression.name.lower()} "
+            f"stream_prefix={self.stream_prefix!r} "
             f"file_size_mb={self.file_size_bytes // MIB} "
             f"flush_interval_seconds={self.flush_interval_seconds:g}"
         )
@@ -123,6 +151,7 @@ def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
         location=location,
         credentials=_parse_credentials(raw["credentials"]),
         output_format=_parse_format(raw["format"]),
+        compression=_parse_compression(raw["format"]),
         stream_prefix=raw.get("stream_prefix") or "",
         file_size_bytes=int(raw.get("file_size_mb") or DEFAULT_FILE_SIZE_MB) * MIB,
         flush_interval_seconds=float(
@@ -147,7 +176,18 @@ def _parse_format(raw: Mapping[str, Any]) -> OutputFormat:
     if format_type == "JSONL":
         return OutputFormat.JSONL
     if format_type == "CSV":
-        if raw.get("flattening", "No flattening") == "Root-level flattening":
+        if raw.get("flattening", "No flattening") in _ROOT_LEVEL_FLATTENING:
             return OutputFormat.CSV_ROOT_LEVEL
         return OutputFormat.CSV_NO_FLATTENING
     raise ValueError(f"unknown format.format_type {format_type!r}")
+
+
+def _parse_compression(raw_format: Mapping[str, Any]) -> Compression:
+    raw = raw_format.get("compression") or {}
+    compression_type = raw.get("compression_type") or Compression.NONE.value
+    try:
+        return Compression(compression_type)
+    except ValueError:
+        raise ValueError(
+            f"unknown format.compression.compression_type {compression_type!r}"
+        ) from None

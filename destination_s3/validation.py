@@ -33,8 +33,8 @@ _PARQUET_ONLY = "the output is JSONL or CSV, which have no Parquet blocks, pages
 AIRBYTE_S3_OPTIONS: dict[str, str] = {
     "s3_path_format": "object keys would not follow that path format",
     "file_name_pattern": "object names would not follow that pattern",
-    "format.compression": "output would not be compressed",
-    "format.compression_codec": "output would not be compressed",
+    "format.compression_codec": "it is Parquet's and Avro's codec setting; JSONL and CSV are "
+    'compressed with format.compression, e.g. {"compression_type": "GZIP"}',
     "format.flattening": "JSONL records are never flattened; use format_type CSV to flatten",
     "format.file_extension": "object names would keep this connector's extension",
     "format.block_size_mb": _PARQUET_ONLY,
@@ -56,7 +56,6 @@ _AIRBYTE_TOP_LEVEL_SECRETS = ("access_key_id", "secret_access_key")
 # Values of those options that ask for what this connector does anyway: warned about, not refused.
 _NO_OP_VALUES: dict[str, tuple[object, ...]] = {
     "format.flattening": ("No flattening",),
-    "format.compression": ({"compression_type": "No Compression"},),
     "format.compression_codec": ("UNCOMPRESSED", {"codec": "no compression"}),
 }
 

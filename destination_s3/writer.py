@@ -3,6 +3,11 @@
 It fills a buffer, hands full parts to its object's upload lane, and completes the object when it
 reaches the target size or when asked to (flush, memory pressure, end of input). A completed
 object is reported on the `completed` queue; the sync loop then commits its ledger ticket.
+
+With compression, bytes go through the object's compressor as they are added (on the calling
+thread, so parts stay in order and no thread is needed) and the buffer holds COMPRESSED bytes: a
+part is shipped when 5 MiB or more of compressed output is waiting (S3's minimum part size), while
+the target size counts the UNCOMPRESSED bytes taken into the object.
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ import queue
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from destination_s3.compression import Compressor, new_compressor
+from destination_s3.config import Compression
 from destination_s3.keys import KeyAllocator, generation_marker_key
 from destination_s3.ledger import ObjectTicket, StateLedger
 from destination_s3.storage import Bucket
@@ -44,10 +51,11 @@ class StreamStats:
 
 @dataclass(frozen=True)
 class WriterSettings:
-    part_size: int
-    file_size: int
+    part_size: int  # bytes of (compressed) output per part
+    file_size: int  # uncompressed bytes per object
     extension: str
     content_type: str
+    compression: Compression = Compression.NONE
 
 
 @dataclass
@@ -55,8 +63,9 @@ class Completion:
     ticket: ObjectTicket
     stats: StreamStats
     key: str
-    size: int
+    size: int  # bytes stored in S3
     records: int
+    uncompressed_size: int
 
 
 class StreamWriter:
@@ -81,12 +90,13 @@ class StreamWriter:
         self._keys = keys
         self._now_ms = now_ms
         self._completed = completed
-        # The buffer size at which the next part goes, or the object completes if that comes
-        # first; an object smaller than a part is sent in one piece.
-        self._threshold = min(settings.part_size, settings.file_size)
         self._upload: ObjectUpload | None = None
         self._lane: Lane | None = None
         self._ticket: ObjectTicket | None = None
+        self._compressor: Compressor | None = None
+        # Of the open object: bytes taken in (uncompressed, the header included), and bytes of
+        # output handed to the upload lane as parts.
+        self._taken = 0
         self._handed_over = 0
         # Records this writer received in the whole sync, and before its open object started.
         self.records_added = 0
@@ -106,7 +116,7 @@ class StreamWriter:
         while lines:
             if self._upload is None:
                 self._open(first_record)
-            room = self._settings.file_size - self._handed_over - len(self.buffer)
+            room = self._settings.file_size - self._taken
             taken = len(lines)
             if sum(map(len, lines)) >= room:
                 size = 0
@@ -114,17 +124,20 @@ class StreamWriter:
                     size += len(line)
                     if size >= room:
                         break
-            self.buffer += b"".join(lines[:taken]) if taken < len(lines) else b"".join(lines)
+            self._take(b"".join(lines[:taken]) if taken < len(lines) else b"".join(lines))
             self.records_added += taken
-            if len(self.buffer) >= self._threshold:
+            if self._taken >= self._settings.file_size:
+                self.complete()
+            elif len(self.buffer) >= self._settings.part_size:
                 self._ship_full_parts()
             lines, first_record = lines[taken:], first_record + taken
 
     def complete(self) -> None:
         """Finish the open object, if any; its completion is reported on the `completed` queue."""
-        upload, lane, ticket = self._upload, self._lane, self._ticket
-        if upload is None or lane is None or ticket is None:
+        upload, lane, ticket, compressor = self._upload, self._lane, self._ticket, self._compressor
+        if upload is None or lane is None or ticket is None or compressor is None:
             return
+        self.buffer += compressor.finish()
         tail = bytes(self.buffer)
         self.buffer = bytearray()
         completion = Completion(
@@ -133,10 +146,10 @@ class StreamWriter:
             upload.key,
             self._handed_over + len(tail),
             self.records_added - self._records_before_object,
+            self._taken,
         )
-        self._upload = self._lane = self._ticket = None
-        self._handed_over = 0
-        self._threshold = min(self._settings.part_size, self._settings.file_size)
+        self._upload = self._lane = self._ticket = self._compressor = None
+        self._taken = self._handed_over = 0
 
         target = self.target
         bucket = self._bucket
@@ -161,7 +174,8 @@ class StreamWriter:
         complete, for the caller to abort."""
         unfinished = [upload for upload in self._unfinished if not upload.finished]
         self._unfinished.clear()
-        self._upload = self._lane = self._ticket = None
+        self._upload = self._lane = self._ticket = self._compressor = None
+        self._taken = self._handed_over = 0
         self.buffer = bytearray()
         return unfinished
 
@@ -176,13 +190,17 @@ class StreamWriter:
         self._lane = self._pool.lane()
         self._ticket = self._ledger.open_object(record_number)
         self._records_before_object = self.records_added
-        self.buffer += self.target.header
+        self._compressor = new_compressor(settings.compression)
+        self._take(self.target.header)
+
+    def _take(self, data: bytes) -> None:
+        """Add bytes to the open object: through its compressor into the buffer."""
+        assert self._compressor is not None
+        self.buffer += self._compressor.compress(data)
+        self._taken += len(data)
 
     def _ship_full_parts(self) -> None:
-        """Complete the object if it reached the target size, else hand over every full part."""
-        if self._handed_over + len(self.buffer) >= self._settings.file_size:
-            self.complete()
-            return
+        """Hand every full part of the buffer over to the upload lane."""
         upload, lane = self._upload, self._lane
         assert upload is not None and lane is not None
         part_size = self._settings.part_size
@@ -192,4 +210,3 @@ class StreamWriter:
             del self.buffer[:part_size]
             self._handed_over += part_size
             lane.submit(lambda part=part: upload.write(part), part_size)  # type: ignore[misc]
-        self._threshold = min(part_size, self._settings.file_size - self._handed_over)

@@ -24,7 +24,7 @@ SHORT_SECRET = "short"
 
 def _invalid_configs(make_config: MakeConfig, bucket: str) -> list[tuple[dict[str, Any], str]]:
     with_compression = make_config(
-        bucket, format={"format_type": "CSV", "compression": {"compression_type": "GZIP"}}
+        bucket, format={"format_type": "CSV", "compression": {"compression_type": "SNAPPY"}}
     )
     return [
         (
@@ -34,8 +34,8 @@ def _invalid_configs(make_config: MakeConfig, bucket: str) -> list[tuple[dict[st
         ),
         (
             with_compression,
-            "format.compression is not supported by this connector yet; remove it (output "
-            "would not be compressed).",
+            'format.compression.compression_type must be one of "No Compression", "GZIP", '
+            '"ZSTD"; got "SNAPPY".',
         ),
         (
             make_config(bucket, s3_path_format="${NAMESPACE}/${STREAM_NAME}/"),

@@ -15,6 +15,7 @@ from destination_s3 import config as config_module
 from destination_s3.config import (
     MIB,
     AccessKeyCredentials,
+    Compression,
     ConnectorConfig,
     DefaultChainCredentials,
     OutputFormat,
@@ -113,10 +114,75 @@ def test_credentials_variants(credentials: dict[str, str], expected: object) -> 
             {"format_type": "CSV", "flattening": "Root-level flattening"},
             OutputFormat.CSV_ROOT_LEVEL,
         ),
+        # Airbyte's S3 destination spells it without the hyphen.
+        (
+            {"format_type": "CSV", "flattening": "Root level flattening"},
+            OutputFormat.CSV_ROOT_LEVEL,
+        ),
     ],
 )
 def test_format_variants(output_format: dict[str, str], expected: OutputFormat) -> None:
     assert parse_config(_raw(format=output_format)).output_format is expected
+
+
+# (format, compression, extension): every format with every codec, defaults included.
+COMPRESSIONS: list[tuple[dict[str, Any], Compression, str]] = [
+    ({"format_type": "JSONL"}, Compression.NONE, "jsonl"),
+    ({"format_type": "JSONL", "compression": {}}, Compression.NONE, "jsonl"),
+    (
+        {"format_type": "JSONL", "compression": {"compression_type": "No Compression"}},
+        Compression.NONE,
+        "jsonl",
+    ),
+    (
+        {"format_type": "JSONL", "compression": {"compression_type": "GZIP"}},
+        Compression.GZIP,
+        "jsonl.gz",
+    ),
+    (
+        {"format_type": "JSONL", "compression": {"compression_type": "ZSTD"}},
+        Compression.ZSTD,
+        "jsonl.zst",
+    ),
+    (
+        {"format_type": "CSV", "compression": {"compression_type": "GZIP"}},
+        Compression.GZIP,
+        "csv.gz",
+    ),
+    (
+        {
+            "format_type": "CSV",
+            "flattening": "Root level flattening",
+            "compression": {"compression_type": "ZSTD"},
+        },
+        Compression.ZSTD,
+        "csv.zst",
+    ),
+    (
+        {"format_type": "CSV", "compression": {"compression_type": "No Compression"}},
+        Compression.NONE,
+        "csv",
+    ),
+]
+
+
+@pytest.mark.parametrize(("output_format", "compression", "extension"), COMPRESSIONS)
+def test_compression_and_extension(
+    output_format: dict[str, Any], compression: Compression, extension: str
+) -> None:
+    parsed = parse_config(_raw(format=output_format))
+    assert parsed.compression is compression
+    assert parsed.extension == extension
+    # The content type stays the format's: the codec is in the name, not in Content-Encoding.
+    assert parsed.output_format.content_type in ("application/jsonl", "text/csv; charset=utf-8")
+
+
+def test_unknown_compression_type_is_an_error() -> None:
+    raw = _raw(
+        validate=False, format={"format_type": "CSV", "compression": {"compression_type": "LZ4"}}
+    )
+    with pytest.raises(ValueError, match="compression_type 'LZ4'"):
+        parse_config(raw)
 
 
 def test_csv_without_flattening_key_means_no_flattening() -> None:
@@ -225,10 +291,12 @@ def test_summary_shows_the_settings() -> None:
     )
     assert parsed.summary() == (
         "bucket=tarsal-s3-destination region=eu-west-1 path=data/raw endpoint=AWS default "
-        f"auth=iam_role({ROLE_ARN}) format=csv_root_level stream_prefix='tarsal_' "
+        f"auth=iam_role({ROLE_ARN}) format=csv_root_level compression=none stream_prefix='tarsal_' "
         "file_size_mb=64 flush_interval_seconds=30"
     )
     summary = parse_config(_raw(credentials=DEFAULT_CHAIN)).summary()
     assert "auth=default_chain" in summary
     assert "path=/ " in summary
     assert "auth=access_key" in parse_config(_raw()).summary()
+    gzip = {"format_type": "JSONL", "compression": {"compression_type": "GZIP"}}
+    assert "format=jsonl compression=gzip " in parse_config(_raw(format=gzip)).summary()

@@ -14,6 +14,7 @@ from destination_s3.keys import (
     generation_marker_key,
     generation_markers_prefix,
     is_own_object_name,
+    longest_key_bytes,
     object_key,
     parse_marker,
     safe_segment,
@@ -117,11 +118,27 @@ def test_generation_marker_key_names_the_generation_and_the_object() -> None:
     )
 
 
-@pytest.mark.parametrize("extension", ["jsonl", "csv"])
+@pytest.mark.parametrize(
+    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst"]
+)
 def test_a_marker_never_carries_a_data_file_extension(extension: str) -> None:
-    # Readers glob `**/*.csv` / `**/*.jsonl`: an empty marker must not match.
+    # Readers glob `**/*.csv` / `**/*.jsonl.gz`…: an empty marker must not match.
     marker = generation_marker_key("_tarsal_generations/users/", 3, f"users/x_0.{extension}")
-    assert not marker.endswith((".jsonl", ".csv"))
+    assert not marker.endswith((".jsonl", ".csv", ".gz", ".zst"))
+
+
+@pytest.mark.parametrize(
+    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst"]
+)
+def test_every_extension_written_is_an_own_name_and_fits_the_longest_marker(
+    extension: str,
+) -> None:
+    key = object_key("users/", 99_999_999_999_999, extension)
+    name = key.removeprefix("users/")
+    assert is_own_object_name(name)
+    marker = generation_marker_key("", 9_999_999_999_999_999_999, key)
+    assert parse_marker(marker) == (9_999_999_999_999_999_999, name)
+    assert len(marker.encode()) <= longest_key_bytes("")
 
 
 @pytest.mark.parametrize(
@@ -136,6 +153,17 @@ def test_a_marker_never_carries_a_data_file_extension(extension: str) -> None:
         ("12/sub/2023_11_14_1700000000123_0.jsonl.marker", None),
         ("12/notes.txt.marker", None),
         ("12/2023_11_14_1700000000123_0.parquet.marker", None),
+        # Compressed objects' markers.
+        (
+            "12/2023_11_14_1700000000123_0.jsonl.gz.marker",
+            (12, "2023_11_14_1700000000123_0.jsonl.gz"),
+        ),
+        ("3/2023_11_14_1700000000123_0.csv.zst.marker", (3, "2023_11_14_1700000000123_0.csv.zst")),
+        ("3/2023_11_14_1700000000123_0.csv.gz", (3, "2023_11_14_1700000000123_0.csv.gz")),
+        ("12/2023_11_14_1700000000123_0.jsonl.zstd.marker", None),
+        ("12/2023_11_14_1700000000123_0.jsonl.bz2.marker", None),
+        ("12/2023_11_14_1700000000123_0.gz.marker", None),
+        ("12/2023_11_14_1700000000123_0.jsonl.gz.marker.marker", None),
         ("-1/2023_11_14_1700000000123_0.jsonl.marker", None),
         ("\u00b2/2023_11_14_1700000000123_0.jsonl.marker", None),  # a digit, but not 0-9
         ("/2023_11_14_1700000000123_0.jsonl.marker", None),
@@ -152,7 +180,21 @@ def test_parse_marker(relative_key: str, expected: tuple[int, str] | None) -> No
         ("2023_11_14_1700000000123_0.jsonl", True),
         ("2023_11_14_1700000000123_0.csv", True),
         ("2023_11_14_1700000000123_0.csv.marker", False),
-        ("2023_11_14_1700000000123_0.jsonl.gz", False),
+        ("2023_11_14_1700000000123_0.jsonl.gz", True),
+        ("2023_11_14_1700000000123_0.jsonl.zst", True),
+        ("2023_11_14_1700000000123_0.csv.gz", True),
+        ("2023_11_14_1700000000123_0.csv.zst", True),
+        ("2023_11_14_1700000000123_0.jsonl.gz.marker", False),
+        ("2023_11_14_1700000000123_0.jsonl.gzip", False),
+        ("2023_11_14_1700000000123_0.jsonl.zstd", False),
+        ("2023_11_14_1700000000123_0.jsonl.GZ", False),
+        ("2023_11_14_1700000000123_0.jsonl.bz2", False),
+        ("2023_11_14_1700000000123_0.jsonl.gz.zst", False),
+        ("2023_11_14_1700000000123_0.csv.gz.tmp", False),
+        ("2023_11_14_1700000000123_0.gz", False),
+        ("2023_11_14_1700000000123_0.zst", False),
+        ("2023_11_14_1700000000123_0.parquet", False),
+        ("2023_11_14_1700000000123_0.jsonl.gz/", False),
         ("notes_2023_11_14_1_0.csv", False),
         ("2023_11_14_1_0.csv/", False),
         ("sub/2023_11_14_1_0.csv", False),

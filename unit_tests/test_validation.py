@@ -14,6 +14,7 @@ import pytest
 from destination_s3 import validation
 from destination_s3.config import (
     AccessKeyCredentials,
+    Compression,
     DefaultChainCredentials,
     OutputFormat,
     RoleCredentials,
@@ -213,12 +214,40 @@ INVALID: list[tuple[str, Any, list[str]]] = [
         ],
     ),
     (
-        "Airbyte's flattening spelling",
-        config(format={"format_type": "CSV", "flattening": "Root level flattening"}),
+        "unknown flattening",
+        config(format={"format_type": "CSV", "flattening": "Nested flattening"}),
         [
             "format.flattening (Normalization (Flattening)) must be one of "
-            '"No flattening", "Root-level flattening"; got "Root level flattening".'
+            '"No flattening", "Root-level flattening", "Root level flattening"; '
+            'got "Nested flattening".'
         ],
+    ),
+    # Compression: only the codecs offered, in the spec's shape.
+    (
+        "unsupported compression type",
+        config(format={"format_type": "JSONL", "compression": {"compression_type": "SNAPPY"}}),
+        [
+            "format.compression.compression_type must be one of "
+            '"No Compression", "GZIP", "ZSTD"; got "SNAPPY".'
+        ],
+    ),
+    (
+        "compression type in lower case",
+        config(format={"format_type": "CSV", "compression": {"compression_type": "gzip"}}),
+        [
+            "format.compression.compression_type must be one of "
+            '"No Compression", "GZIP", "ZSTD"; got "gzip".'
+        ],
+    ),
+    (
+        "compression as a string",
+        config(format={"format_type": "JSONL", "compression": "GZIP"}),
+        ["format.compression must be an object, not a string."],
+    ),
+    (
+        "compression type not a string",
+        config(format={"format_type": "JSONL", "compression": {"compression_type": None}}),
+        ["format.compression.compression_type must be a string, not null."],
     ),
     # Patterns, explained in words.
     (
@@ -270,11 +299,26 @@ INVALID: list[tuple[str, Any, list[str]]] = [
     ),
     # Airbyte's S3 destination options that change the output, and its credential layout.
     (
-        "compression",
-        config(format={"format_type": "JSONL", "compression": {"compression_type": "GZIP"}}),
+        "Parquet's codec",
+        config(format={"format_type": "CSV", "compression_codec": "SNAPPY"}),
         [
-            "format.compression is not supported by this connector yet; remove it "
-            "(output would not be compressed)."
+            "format.compression_codec is not supported by this connector yet; remove it (it is "
+            "Parquet's and Avro's codec setting; JSONL and CSV are compressed with "
+            'format.compression, e.g. {"compression_type": "GZIP"}).'
+        ],
+    ),
+    (
+        "Parquet block size next to a supported compression",
+        config(
+            format={
+                "format_type": "JSONL",
+                "compression": {"compression_type": "ZSTD"},
+                "block_size_mb": 128,
+            }
+        ),
+        [
+            "format.block_size_mb is not supported by this connector yet; remove it (the output "
+            "is JSONL or CSV, which have no Parquet blocks, pages or dictionaries)."
         ],
     ),
     (
@@ -367,7 +411,6 @@ def test_each_airbyte_option_that_changes_output_is_refused(path: str) -> None:
     ("path", "value"),
     [
         ("format.flattening", "No flattening"),
-        ("format.compression", {"compression_type": "No Compression"}),
         ("format.compression_codec", "UNCOMPRESSED"),
         ("s3_path_format", ""),
         ("file_name_pattern", None),
@@ -379,6 +422,60 @@ def test_airbyte_options_asking_for_the_default_are_only_warned(path: str, value
     raw = config()
     (raw[parent] if parent else raw)[name] = value
     assert validate_config(raw).warnings == [f"Ignored unknown config fields: {path}."]
+
+
+# (format, expected output format, expected compression): the spec's values and Airbyte's spelling.
+VALID_FORMATS: list[tuple[dict[str, Any], OutputFormat, Compression]] = [
+    (
+        {"format_type": format_type, **flattening, "compression": {"compression_type": codec}},
+        output_format,
+        Compression(codec),
+    )
+    for format_type, flattening, output_format in [
+        ("JSONL", {}, OutputFormat.JSONL),
+        ("CSV", {}, OutputFormat.CSV_NO_FLATTENING),
+        ("CSV", {"flattening": "No flattening"}, OutputFormat.CSV_NO_FLATTENING),
+        ("CSV", {"flattening": "Root-level flattening"}, OutputFormat.CSV_ROOT_LEVEL),
+        ("CSV", {"flattening": "Root level flattening"}, OutputFormat.CSV_ROOT_LEVEL),
+    ]
+    for codec in ("No Compression", "GZIP", "ZSTD")
+] + [
+    ({"format_type": "JSONL"}, OutputFormat.JSONL, Compression.NONE),
+    ({"format_type": "CSV", "compression": {}}, OutputFormat.CSV_NO_FLATTENING, Compression.NONE),
+]
+
+
+@pytest.mark.parametrize(("raw_format", "output_format", "compression"), VALID_FORMATS)
+def test_every_format_with_every_compression_is_accepted_without_warning(
+    raw_format: dict[str, Any], output_format: OutputFormat, compression: Compression
+) -> None:
+    validated = validate_config(config(format=raw_format))
+    assert validated.warnings == []
+    assert validated.config.output_format is output_format
+    assert validated.config.compression is compression
+
+
+def test_airbyte_style_csv_config_is_accepted() -> None:
+    raw = config(
+        format={
+            "format_type": "CSV",
+            "flattening": "Root level flattening",
+            "compression": {"compression_type": "GZIP"},
+        }
+    )
+    validated = validate_config(raw)
+    assert validated.warnings == []
+    assert validated.config.output_format is OutputFormat.CSV_ROOT_LEVEL
+    assert validated.config.extension == "csv.gz"
+
+
+def test_unknown_field_inside_compression_is_only_warned() -> None:
+    raw = config(
+        format={"format_type": "JSONL", "compression": {"compression_type": "GZIP", "x": 1}}
+    )
+    validated = validate_config(raw)
+    assert validated.warnings == ["Ignored unknown config fields: format.compression.x."]
+    assert validated.config.compression is Compression.GZIP
 
 
 def test_unknown_harmless_fields_are_warned_by_name_only() -> None:
