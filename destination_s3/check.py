@@ -28,7 +28,7 @@ def run_check(config: ConnectorConfig) -> tuple[bool, str]:
     """(succeeded, message) — never raises."""
     location = config.location
     try:
-        bucket = open_bucket(location, config.credentials, RetryPolicy())
+        bucket = open_bucket(location, config.credentials, RetryPolicy(), config.encryption)
         actual_region = bucket.region()
         # S3-compatible stores answer with names like "auto": only AWS region names are compared.
         if _AWS_REGION.fullmatch(actual_region) and actual_region != location.region:

@@ -9,8 +9,10 @@ from __future__ import annotations
 import enum
 import math
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+
+from destination_s3.encryption import Encryption, parse_encryption
 
 MIB = 1024 * 1024
 
@@ -102,6 +104,7 @@ class ConnectorConfig:
     stream_prefix: str
     file_size_bytes: int
     flush_interval_seconds: float
+    encryption: Encryption = field(default_factory=Encryption)
 
     @property
     def extension(self) -> str:
@@ -122,7 +125,8 @@ class ConnectorConfig:
             f"format={self.output_format.value} compression={self.compression.name.lower()} "
             f"stream_prefix={self.stream_prefix!r} "
             f"file_size_mb={self.file_size_bytes // MIB} "
-            f"flush_interval_seconds={self.flush_interval_seconds:g}"
+            f"flush_interval_seconds={self.flush_interval_seconds:g} "
+            f"encryption={self.encryption.describe()}"
         )
 
 
@@ -157,6 +161,7 @@ def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
         flush_interval_seconds=float(
             raw.get("flush_interval_seconds") or DEFAULT_FLUSH_INTERVAL_SECONDS
         ),
+        encryption=parse_encryption(raw.get("encryption")),
     )
 
 

@@ -51,7 +51,9 @@ def write_lines(
     bucket_name = config.location.bucket
     tuning = tuning or Tuning()
     try:
-        bucket = open_bucket(config.location, config.credentials, tuning.retry_policy)
+        bucket = open_bucket(
+            config.location, config.credentials, tuning.retry_policy, config.encryption
+        )
         sync = Sync(config, catalog, bucket, tuning)
         yield from sync.run(blocks)
     except StorageError as error:

@@ -12,6 +12,13 @@ from destination_s3.encryption import Encryption, EncryptionType
 from destination_s3.s3_client import RetryPolicy
 from destination_s3.storage import Bucket, open_bucket
 from destination_s3.upload import ObjectUpload
+from integration_tests.connector import (
+    MakeConfig,
+    configured_catalog,
+    record,
+    run_check,
+    run_write,
+)
 from integration_tests.s3_server import MotoServer
 
 
@@ -50,3 +57,22 @@ def test_sse_s3_and_the_bucket_default(
     target = _bucket(s3, bucket, encryption)
     target.put_object("marker.marker", b"", "application/octet-stream")
     assert _sse(s3, bucket, "marker.marker")["ServerSideEncryption"] == expected
+
+
+def test_check_and_write_ask_for_the_configured_encryption(
+    s3: MotoServer, bucket: str, make_config: MakeConfig
+) -> None:
+    key_arn = s3.admin_client("kms").create_key()["KeyMetadata"]["Arn"]
+    sse_kms = {"encryption_type": "SSE-KMS", "kms_key_id": key_arn}
+    config = make_config(bucket, encryption=sse_kms)
+    check = run_check(config)
+    assert check.connection_status() is not None
+    assert check.connection_status()["status"] == "SUCCEEDED", check.describe()
+    catalog = configured_catalog(["users"], generation_id=2, minimum_generation_id=0)
+    run_write(config, catalog, [record("users", {"id": 1})]).assert_success()
+    keys = s3.list_keys(bucket)
+    # The probe, the data object and its generation marker.
+    assert len(keys) == 3 and any(key.endswith(".marker") for key in keys), keys
+    for key in keys:
+        assert _sse(s3, bucket, key)["ServerSideEncryption"] == "aws:kms", key
+    assert "encryption=SSE-KMS(" in run_write(config, catalog, []).log_text()

@@ -287,12 +287,13 @@ def test_summary_shows_the_settings() -> None:
             stream_prefix="tarsal_",
             file_size_mb=64,
             flush_interval_seconds=30,
+            encryption={"encryption_type": "SSE-KMS", "kms_key_id": "alias/data"},
         )
     )
     assert parsed.summary() == (
         "bucket=tarsal-s3-destination region=eu-west-1 path=data/raw endpoint=AWS default "
         f"auth=iam_role({ROLE_ARN}) format=csv_root_level compression=none stream_prefix='tarsal_' "
-        "file_size_mb=64 flush_interval_seconds=30"
+        "file_size_mb=64 flush_interval_seconds=30 encryption=SSE-KMS(alias/data)"
     )
     summary = parse_config(_raw(credentials=DEFAULT_CHAIN)).summary()
     assert "auth=default_chain" in summary

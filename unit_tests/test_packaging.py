@@ -371,7 +371,7 @@ def test_every_secret_looking_field_is_an_airbyte_secret(spec: dict[str, Any]) -
 
 def test_one_of_options_are_discriminated_by_a_required_const(spec: dict[str, Any]) -> None:
     one_ofs = list(iter_one_ofs(spec["connectionSpecification"]))
-    assert {path for path, _ in one_ofs} == {".credentials", ".format"}
+    assert {path for path, _ in one_ofs} == {".credentials", ".format", ".encryption"}
     for path, options in one_ofs:
         discriminators = []
         for option in options:
