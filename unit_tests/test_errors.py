@@ -5,6 +5,8 @@ from __future__ import annotations
 import botocore.exceptions
 import pytest
 
+from destination_s3.config import S3Location
+from destination_s3.s3_client import RetryPolicy
 from destination_s3.storage import describe_error
 
 ACTION = "s3:PutObject on s3://bucket/users/x.jsonl"
@@ -159,3 +161,14 @@ def test_an_endpoint_lost_after_it_answered_is_an_outage_not_a_setting(
     assert (before.code, before.is_config_error) == ("EndpointUnreachable", True)
     assert (after.code, after.is_config_error) == ("EndpointUnreachable", False)
     assert ENDPOINT in after.sentence("bucket")
+
+
+def test_the_default_retry_policy_gives_up_within_the_documented_bound() -> None:
+    # README (Reliability): six attempts, at most 31 s of backoff between them (botocore's
+    # standard mode: at most 1, 2, 4, 8, 16 s), so a dead endpoint fails within about 35 s.
+    policy = RetryPolicy()
+    assert policy.max_attempts == 6
+    assert policy.worst_case_backoff_seconds() == 31
+    config = policy.botocore_config(S3Location("bucket", "us-east-1", "", None), 4)
+    assert config.retries == {"mode": "standard", "total_max_attempts": 6}
+    assert (config.connect_timeout, config.read_timeout) == (5.0, 60.0)
