@@ -30,7 +30,8 @@ from botocore.exceptions import (
     ReadTimeoutError,
 )
 
-from integration_tests.fault_proxy import FaultProxy, FaultRule, classify, start_proxy
+from integration_tests.fault_proxy import FaultProxy, start_proxy
+from integration_tests.fault_rules import FaultRule, classify
 from integration_tests.s3_server import MotoServer, UserKeys
 
 SESSION = boto3.session.Session()
