@@ -19,13 +19,16 @@ Content-Encoding: readers infer the codec from the `.gz` / `.zst` extension.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterable
-from typing import Protocol, cast
-
-import zstandard
-from isal import isal_zlib
+from typing import TYPE_CHECKING, Any, Protocol, cast
 
 from destination_s3.config import Compression
+
+# The codecs are imported by the first compressor that needs one: a sync without compression
+# (and every `write` start-up) does not load them (≈6 MB of RSS).
+if TYPE_CHECKING:
+    import zstandard
 
 GZIP_LEVEL = 1
 GZIP_MEM_LEVEL = 3
@@ -33,11 +36,19 @@ _GZIP_WBITS = 16 + 15  # a gzip wrapper around deflate with the usual 32 KiB win
 
 ZSTD_LEVEL = 1
 ZSTD_WINDOW_LOG = 15
-# A content checksum (XXH64, 4 bytes per object) lets every zstd reader detect corruption, as the
-# CRC32 of gzip does.
-_ZSTD_PARAMETERS = zstandard.ZstdCompressionParameters.from_level(
-    ZSTD_LEVEL, window_log=ZSTD_WINDOW_LOG, write_checksum=1
-)
+
+
+@functools.cache
+def _zstd_parameters() -> zstandard.ZstdCompressionParameters:
+    import zstandard
+
+    # A content checksum (XXH64, 4 bytes per object) lets every zstd reader detect corruption,
+    # as the CRC32 of gzip does.
+    return zstandard.ZstdCompressionParameters.from_level(
+        ZSTD_LEVEL, window_log=ZSTD_WINDOW_LOG, write_checksum=1
+    )
+
+
 # The chunker's output buffer: small, since one exists per open object (the library's default is
 # 128 KiB); output is handed over in chunks of this size.
 _ZSTD_CHUNK = 16 * 1024
@@ -63,22 +74,26 @@ class _Identity:
 
 class _Gzip:
     def __init__(self) -> None:
-        self._deflate = isal_zlib.compressobj(
+        from isal import isal_zlib
+
+        self._deflate: Any = isal_zlib.compressobj(
             GZIP_LEVEL, isal_zlib.DEFLATED, _GZIP_WBITS, GZIP_MEM_LEVEL
         )
 
     def compress(self, data: bytes) -> bytes:
-        return self._deflate.compress(data)
+        return bytes(self._deflate.compress(data))
 
     def finish(self) -> bytes:
-        return self._deflate.flush()
+        return bytes(self._deflate.flush())
 
 
 class _Zstd:
     def __init__(self) -> None:
         # One ZstdCompressor per object: it owns the compression context, which cannot be shared
         # by two frames in progress.
-        context = zstandard.ZstdCompressor(compression_params=_ZSTD_PARAMETERS)
+        import zstandard
+
+        context = zstandard.ZstdCompressor(compression_params=_zstd_parameters())
         chunker = context.chunker(chunk_size=_ZSTD_CHUNK)
         # zstandard's stubs leave the chunker's methods unannotated: both yield bytes chunks.
         self._compress = cast(Callable[[bytes], Iterable[bytes]], chunker.compress)
