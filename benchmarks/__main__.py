@@ -51,13 +51,23 @@ MIB = 1024 * 1024
 DEFAULT_FILE_SIZE_MB = 128
 S3_MIN_PART = 5 * MIB
 S3_MAX_PARTS = 10_000
-ALL_CASES = ("jsonl", "csv", "csv_root", "many_streams", "large")
+ALL_CASES = ("jsonl", "jsonl_gzip", "jsonl_zstd", "csv", "csv_root", "many_streams", "large")
 DEFAULT_CASES = ALL_CASES
 
-FORMATS: dict[str, dict[str, str]] = {
+FORMATS: dict[str, dict[str, Any]] = {
     "jsonl": {"format_type": "JSONL"},
+    "jsonl_gzip": {"format_type": "JSONL", "compression": {"compression_type": "GZIP"}},
+    "jsonl_zstd": {"format_type": "JSONL", "compression": {"compression_type": "ZSTD"}},
     "csv": {"format_type": "CSV", "flattening": "No flattening"},
     "csv_root": {"format_type": "CSV", "flattening": "Root-level flattening"},
+}
+# The file-name extension of every object a format writes: the codec actually used.
+EXTENSIONS = {
+    "jsonl": ".jsonl",
+    "jsonl_gzip": ".jsonl.gz",
+    "jsonl_zstd": ".jsonl.zst",
+    "csv": ".csv",
+    "csv_root": ".csv",
 }
 
 
@@ -84,6 +94,8 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     large = replace(base, records=large_records)
     every = {
         "jsonl": Case("jsonl", "JSONL", "jsonl", base),
+        "jsonl_gzip": Case("jsonl_gzip", "JSONL, GZIP", "jsonl_gzip", base),
+        "jsonl_zstd": Case("jsonl_zstd", "JSONL, ZSTD", "jsonl_zstd", base),
         "csv": Case("csv", "CSV, no flattening", "csv", base),
         "csv_root": Case("csv_root", "CSV, root-level flattening", "csv_root", base),
         "many_streams": Case(
@@ -370,6 +382,10 @@ class Benchmark:
             )
         if count.records != shape.records:
             problems.append(f"{count.records} records in S3, {shape.records} sent")
+        expected = EXTENSIONS[case.output_format]
+        unexpected = sorted(set(count.extensions) - {expected})
+        if unexpected:
+            problems.append(f"objects named {', '.join(unexpected)}, not {expected}")
         problems += count.problems[:3]
         return problems
 
@@ -390,6 +406,8 @@ class Benchmark:
             peak_rss_bytes=measure.peak_rss_bytes,
             bound_records_per_second=self.bound_rate,
             objects=count.objects,
+            stored_bytes=count.bytes,
+            content_bytes=count.content_bytes,
         )
 
     @property
@@ -410,6 +428,8 @@ class Benchmark:
                 wall_seconds=self.bound.wall_seconds,
                 bound_records_per_second=self.bound_rate,
                 objects=self.bound.objects,
+                stored_bytes=self.bound.bytes,
+                content_bytes=self.bound.bytes,
             )
             rows.append(bound_row.cells())
         startup = self.startup
@@ -467,6 +487,13 @@ class Benchmark:
             found = row(name)
             return found.ratio if found else None
 
+        def speed_to_jsonl(name: str) -> float | None:
+            """records/s of a case ÷ records/s of uncompressed JSONL, in the same run."""
+            found, jsonl = row(name), row("jsonl")
+            if not found or not jsonl or not jsonl.records_per_second:
+                return None
+            return found.records_per_second / jsonl.records_per_second
+
         def cpu(name: str) -> float | None:
             found = row(name)
             return found.cpu_us_per_record() if found else None
@@ -477,9 +504,22 @@ class Benchmark:
 
         startup = self.startup.median_seconds if self.startup else None
         empty = self.write_startup
-        # The targets of the "lean write path" issue; ratios and CPU include start-up.
+        # The targets of the "lean write path" and compression issues; ratios and CPU include
+        # start-up. Compressed output is judged against uncompressed JSONL, not the bound.
         return [
             Target("JSONL ratio to bound", ratio("jsonl"), 0.6, True),
+            Target(
+                "GZIP JSONL records/s ÷ JSONL records/s (same run)",
+                speed_to_jsonl("jsonl_gzip"),
+                0.6,
+                True,
+            ),
+            Target(
+                "ZSTD JSONL records/s ÷ JSONL records/s (same run)",
+                speed_to_jsonl("jsonl_zstd"),
+                0.6,
+                True,
+            ),
             Target("JSONL 3 GB piped ratio to bound", ratio("large"), 0.7, True),
             Target("CSV no flattening ratio to bound", ratio("csv"), 0.55, True),
             Target("CSV root-level ratio to bound", ratio("csv_root"), 0.45, True),
@@ -488,7 +528,7 @@ class Benchmark:
             Target("CPU µs per CSV root-level record (incl. start-up)", cpu("csv_root"), 4, False),
             Target(
                 "peak RSS MB, 3-stream and large cases",
-                rss(["jsonl", "csv", "csv_root", "large"]),
+                rss(["jsonl", "jsonl_gzip", "jsonl_zstd", "csv", "csv_root", "large"]),
                 200,
                 False,
             ),
@@ -511,6 +551,8 @@ class Benchmark:
                     "records_per_second": row.records_per_second,
                     "cpu_us_per_record": row.cpu_us_per_record(),
                     "ratio": row.ratio,
+                    "stored_bytes_per_record": row.stored_bytes_per_record,
+                    "compression_ratio": row.compression_ratio,
                 }
                 for row in self.rows
             ],

@@ -75,6 +75,8 @@ class Row:
     peak_rss_bytes: int | None = None
     bound_records_per_second: float | None = None
     objects: int | None = None
+    stored_bytes: int | None = None  # bytes of the objects in S3 (compressed, if they are)
+    content_bytes: int | None = None  # the same objects' bytes uncompressed
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -97,6 +99,19 @@ class Row:
             return None
         return self.records / steady / self.bound_records_per_second
 
+    @property
+    def stored_bytes_per_record(self) -> float | None:
+        if self.stored_bytes is None or not self.records:
+            return None
+        return self.stored_bytes / self.records
+
+    @property
+    def compression_ratio(self) -> float | None:
+        """Uncompressed ÷ stored bytes: 1 for uncompressed output."""
+        if not self.stored_bytes or self.content_bytes is None:
+            return None
+        return self.content_bytes / self.stored_bytes
+
     def cpu_us_per_record(self, exclude_startup: bool = False) -> float | None:
         if self.cpu_seconds is None or not self.records:
             return None
@@ -118,6 +133,8 @@ class Row:
             _number(self.cpu_us_per_record(), ".2f"),
             _number(self.cpu_us_per_record(exclude_startup=True), ".2f"),
             _number(None if self.peak_rss_bytes is None else self.peak_rss_bytes / MB, ".0f"),
+            _number(self.stored_bytes_per_record, ".1f"),
+            _number(self.compression_ratio, ".2f"),
             _number(self.ratio, ".2f"),
             _number(self.ratio_excluding_startup, ".2f"),
             _number(self.objects, "d"),
@@ -135,6 +152,8 @@ HEADERS = [
     "CPU µs/record",
     "CPU µs/record excl. start-up",
     "peak RSS MB",
+    "stored B/record",
+    "compression ratio",
     "ratio to bound",
     "ratio excl. start-up",
     "objects",
