@@ -105,6 +105,7 @@ class ConnectorConfig:
     file_size_bytes: int
     flush_interval_seconds: float
     encryption: Encryption = field(default_factory=Encryption)
+    write_manifest: bool = True
 
     @property
     def extension(self) -> str:
@@ -162,6 +163,7 @@ def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
             raw.get("flush_interval_seconds") or DEFAULT_FLUSH_INTERVAL_SECONDS
         ),
         encryption=parse_encryption(raw.get("encryption")),
+        write_manifest=raw.get("write_manifest", True) is not False,
     )
 
 

@@ -40,6 +40,7 @@ class _Route:
     writer: StreamWriter
     encode: LineEncoder
     lines: list[bytes] = field(default_factory=list)
+    emitted_at: list[int | float] = field(default_factory=list)  # of each line (the manifest)
     first_record: int = 0
 
     @property
@@ -48,8 +49,9 @@ class _Route:
 
     def add_pending(self) -> None:
         if self.lines:
-            self.writer.add_lines(self.lines, self.first_record)
+            self.writer.add_lines(self.lines, self.first_record, self.emitted_at)
             self.lines = []
+            self.emitted_at = []
 
 
 class Intake:
@@ -118,6 +120,7 @@ class Intake:
                     lines.append(route.encode(next_id(), emitted_at_text, data))
                 except (ValueError, msgspec.DecodeError, RecursionError):
                     break  # the line-by-line step names the line
+                route.emitted_at.append(last_emitted_at)
                 record_number += 1
             elif kind == "STATE":
                 body = bytes(envelope.state)
@@ -168,6 +171,7 @@ class Intake:
                 problem = f"RECORD `data` cannot be encoded: {invalid}"
                 raise InputError(line_number, problem) from None
             route.lines.append(encoded)
+            route.emitted_at.append(record.emitted_at)
             route.first_record = self.records
             route.add_pending()  # at once: lines taken one by one are added in order
             self.records += 1

@@ -103,20 +103,27 @@ class StateRecordCounts:
         records_before: int,
         stream_records: Callable[[str | None, str], int],
     ) -> int:
-        try:
-            shape = _state_shape.decode(body)
-        except msgspec.DecodeError:
-            shape = _StateShape()
         total = records_before - self._records_at_last_state
         self._records_at_last_state = records_before
-        if shape.type != "STREAM" or shape.stream is None:
+        key = state_stream(body)
+        if key is None:
             return total
-        descriptor = shape.stream.stream_descriptor
-        key = (descriptor.namespace or None, descriptor.name)
         now = stream_records(*key)
         count = now - self._stream_records_at_last_state.get(key, 0)
         self._stream_records_at_last_state[key] = now
         return count
+
+
+def state_stream(body: bytes) -> tuple[str | None, str] | None:
+    """The (namespace, name) of a STREAM state; None for GLOBAL and LEGACY states."""
+    try:
+        shape = _state_shape.decode(body)
+    except msgspec.DecodeError:
+        return None
+    if shape.type != "STREAM" or shape.stream is None:
+        return None
+    descriptor = shape.stream.stream_descriptor
+    return (descriptor.namespace or None, descriptor.name)
 
 
 _top_level = msgspec.json.Decoder(dict[str, msgspec.Raw])

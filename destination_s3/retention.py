@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from destination_s3.keys import is_own_object_name, parse_marker
-from destination_s3.storage import Bucket
+from destination_s3.storage import Bucket, StoredObject
 from destination_s3.writer import StreamTarget
 
 logger = logging.getLogger("airbyte")
@@ -34,6 +34,7 @@ class Removal:
     objects: list[str]  # data objects to delete
     markers: list[str]  # their markers, and markers of generations below the minimum
     unrecorded: int  # how many of `objects` had no recorded generation
+    kept: list[str] = field(default_factory=list)  # our earlier objects that stay
 
 
 def needs_removal(target: StreamTarget) -> bool:
@@ -60,7 +61,7 @@ def plan_removal(
         markers_of.setdefault(directory + name, []).append(marker)
         if generation < minimum:
             stale_markers.append(marker)
-    objects, unrecorded = [], 0
+    objects, kept, unrecorded = [], [], 0
     for key in object_keys:
         if key in written or not is_own_object_name(key[len(directory) :]):
             continue
@@ -75,17 +76,21 @@ def plan_removal(
         if remove:
             objects.append(key)
             stale_markers.extend(m for m in markers_of.get(key, []) if m not in stale_markers)
-    return Removal(objects, stale_markers, unrecorded)
+        else:
+            kept.append(key)
+    return Removal(objects, stale_markers, unrecorded, kept)
 
 
-def remove_earlier_objects(bucket: Bucket, target: StreamTarget, written: set[str]) -> None:
-    """Apply `plan_removal` to one stream, with a LOG line saying what went and why."""
+def remove_earlier_objects(
+    bucket: Bucket, target: StreamTarget, written: set[str]
+) -> list[StoredObject]:
+    """Apply `plan_removal` to one stream, with a LOG line saying what went and why; returns our
+    earlier objects that stay (for a truncating stream: earlier attempts of this generation)."""
     if not needs_removal(target):
-        return
+        return []
     markers = bucket.list_keys(target.markers_prefix) if target.generation_id is not None else ()
-    removal = plan_removal(
-        target, bucket.list_keys(target.directory, delimiter="/"), markers, written
-    )
+    listed = {o.key: o for o in bucket.list_objects(target.directory, delimiter="/")}
+    removal = plan_removal(target, listed, markers, written)
     where = bucket.url(target.directory)
     if removal.objects:
         if target.sync_mode != "overwrite":
@@ -113,3 +118,4 @@ def remove_earlier_objects(bucket: Bucket, target: StreamTarget, written: set[st
         )
     if removal.markers:
         bucket.delete_keys(removal.markers)
+    return [listed[key] for key in removal.kept]

@@ -161,15 +161,16 @@ class Bucket:
         for stored in self.list_objects(prefix, limit, delimiter):
             yield stored.key
 
-    def holds(self, key: str, size: int, etag: str) -> bool:
-        """Whether `key` exists with exactly this size and ETag (ListBucket is all it needs).
+    def holds(self, key: str, size: int, etag: str) -> StoredObject | None:
+        """The object at `key` if it has exactly this size and ETag (ListBucket is all it needs).
 
         Under SSE-KMS, S3's ETag is not the MD5 of the bytes: size alone must do (the key is
         unique to this process, so another writer of the same key and size is far-fetched)."""
         for stored in self.list_objects(key, limit=1):
             same_etag = stored.etag == etag or not self.encryption.etag_is_md5
-            return stored.key == key and stored.size == size and same_etag
-        return False
+            if stored.key == key and stored.size == size and same_etag:
+                return stored
+        return None
 
     def put_object(
         self,
@@ -178,8 +179,9 @@ class Bucket:
         content_type: str,
         metadata: dict[str, str] | None = None,
         if_absent: bool = False,
-    ) -> None:
-        """One-request upload; with `if_absent`, S3 refuses (412) to replace an existing object.
+    ) -> str:
+        """One-request upload; returns the object's ETag. With `if_absent`, S3 refuses (412) to
+        replace an existing object.
 
         When S3 executed a conditional PutObject but its answer was lost, botocore's retry gets
         412 PreconditionFailed for our own object: if the key holds exactly our bytes, that is
@@ -187,7 +189,7 @@ class Bucket:
         """
         extra: dict[str, Any] = {"IfNoneMatch": "*"} if if_absent else {}
         try:
-            self.call(
+            answer = self.call(
                 f"s3:PutObject on {self.url(key)}",
                 lambda: self.client.put_object(
                     Bucket=self.name,
@@ -202,9 +204,12 @@ class Bucket:
         except StorageError as error:
             if not (if_absent and error.failure.code == "PreconditionFailed"):
                 raise
-            if not self.holds(key, len(body), md5_etag(body)):
+            stored = self.holds(key, len(body), md5_etag(body))
+            if stored is None:
                 raise
             logger.info("PutObject of %s was retried after S3 stored it: kept", self.url(key))
+            return stored.etag
+        return str(answer.get("ETag", "")).strip('"')
 
     def delete_keys(self, keys: Sequence[str]) -> None:
         """Delete keys in batches of 1,000; any per-key error fails the whole call."""

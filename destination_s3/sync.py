@@ -10,19 +10,21 @@ import logging
 import os
 import queue
 import time
+import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
-from destination_s3.catalog import ConfiguredCatalog, StreamKey
+from destination_s3.catalog import ConfiguredCatalog, StreamKey, stream_key
 from destination_s3.config import MIB, ConnectorConfig
 from destination_s3.errors import Cancelled, InputError
 from destination_s3.intake import Intake
 from destination_s3.keys import KeyAllocator
-from destination_s3.ledger import StateLedger, state_message
+from destination_s3.ledger import StateLedger, state_message, state_stream
+from destination_s3.manifest import StreamEntry, SyncStates, build_manifest, manifest_key
 from destination_s3.retention import remove_earlier_objects
 from destination_s3.router import Router, StreamPlan, plan_streams
 from destination_s3.s3_client import DEFAULT_MAX_ATTEMPTS, RetryPolicy
-from destination_s3.storage import Bucket, StorageError
+from destination_s3.storage import Bucket, StorageError, StoredObject
 from destination_s3.upload import abort_uploads
 from destination_s3.uploads import ByteBudget, UploadPool
 from destination_s3.writer import Completion, StreamTarget, StreamWriter, WriterSettings
@@ -102,6 +104,10 @@ class Sync:
         self._keys = KeyAllocator()
         self._router = Router(self._streams, self._make_writer)
         self._intake = Intake(self._router, self._ledger, clock)
+        self._states = SyncStates()
+        # The manifest's name: the platform's sync id, else one of this process.
+        self._catalog_sync_id = catalog.sync_id
+        self._sync_id = str(catalog.sync_id) if catalog.sync_id is not None else uuid.uuid4().hex
         self._records_committed = 0
         self._states_emitted = 0
         self._started = clock()
@@ -171,6 +177,7 @@ class Sync:
             stats.records += completion.records
             stats.bytes += completion.size
             stats.keys.append(completion.key)
+            stats.objects.append(completion)
             logger.info(
                 "Committed s3://%s/%s (%d records, %d bytes%s)",
                 self._bucket.name,
@@ -183,6 +190,7 @@ class Sync:
             )
         for state in self._ledger.release():
             self._states_emitted += 1
+            self._states.add(state.body, state_stream(state.body))
             yield state_message(state)
 
     def _complete_objects_blocking(self, records_before: int) -> None:
@@ -215,13 +223,39 @@ class Sync:
         yield from self._released()
         if self._ledger.held_count:
             raise RuntimeError("states still held after every object completed")
-        self._remove_earlier_objects()
+        kept = self._remove_earlier_objects()
         self._pool.shutdown()
+        if self._config.write_manifest:
+            self._write_manifest(kept)
 
-    def _remove_earlier_objects(self) -> None:
+    def _remove_earlier_objects(self) -> dict[StreamKey, list[StoredObject]]:
         written = {key for writer in self._router.writers() for key in writer.stats.keys}
-        for configured in self._streams.values():
-            remove_earlier_objects(self._bucket, configured.target, written)
+        return {
+            key: remove_earlier_objects(self._bucket, plan.target, written)
+            for key, plan in self._streams.items()
+        }
+
+    def _write_manifest(self, kept: dict[StreamKey, list[StoredObject]]) -> None:
+        """Last, after every state is out: its presence says this sync completed."""
+        written = {
+            stream_key(writer.target.namespace, writer.target.name): writer.stats.objects
+            for writer in self._router.writers()
+        }
+        body = build_manifest(
+            bucket=self._bucket.name,
+            sync_id=self._sync_id,
+            catalog_sync_id=self._catalog_sync_id,
+            started_at=self._started,
+            ended_at=self._clock(),
+            streams=[
+                StreamEntry(plan.target, written.get(key, []), kept.get(key, []))
+                for key, plan in self._streams.items()
+            ],
+            states=self._states,
+        )
+        key = manifest_key(self._config.location.path, int(self._started * 1000), self._sync_id)
+        self._bucket.put_object(key, body, "application/json", if_absent=True)
+        logger.info("Manifest: s3://%s/%s", self._bucket.name, key)
 
     def _abort(self) -> str:
         """Stop uploading and abort the open uploads, within the abort grace; say what was done.

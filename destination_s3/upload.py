@@ -71,16 +71,20 @@ class ObjectUpload:
         self._part_etags.append(answer["ETag"].strip('"'))
         self.bytes_written += len(part)
 
-    def complete(self, tail: bytes) -> None:
-        """Write the last bytes and make the object visible. Raises StorageError on failure."""
+    def complete(self, tail: bytes) -> str:
+        """Write the last bytes and make the object visible; returns the ETag S3 gave it.
+        Raises StorageError on failure."""
         if self.upload_id is None:
-            self.bucket.put_object(self.key, tail, self.content_type, self.metadata, if_absent=True)
+            etag = self.bucket.put_object(
+                self.key, tail, self.content_type, self.metadata, if_absent=True
+            )
             self.bytes_written += len(tail)
         else:
             if tail:
                 self.write(tail)
-            self._complete_multipart(self.upload_id)
+            etag = self._complete_multipart(self.upload_id)
         self.finished = True
+        return etag
 
     @property
     def may_be_open(self) -> bool:
@@ -132,13 +136,13 @@ class ObjectUpload:
         if answer.get("ResponseMetadata", {}).get("RetryAttempts"):
             self.bucket.abort_other_uploads(self.key, keep=self.upload_id)
 
-    def _complete_multipart(self, upload_id: str) -> None:
+    def _complete_multipart(self, upload_id: str) -> str:
         parts = [
             {"PartNumber": number, "ETag": f'"{etag}"'}
             for number, etag in enumerate(self._part_etags, start=1)
         ]
         try:
-            self.bucket.call(
+            answer = self.bucket.call(
                 f"s3:PutObject (CompleteMultipartUpload) on {self.bucket.url(self.key)}",
                 lambda: self.bucket.client.complete_multipart_upload(
                     Bucket=self.bucket.name,
@@ -153,14 +157,17 @@ class ObjectUpload:
             # upload is gone) or PreconditionFailed (the object now exists).
             if error.failure.code not in ("NoSuchUpload", "PreconditionFailed"):
                 raise
-            if not self.bucket.holds(
+            stored = self.bucket.holds(
                 self.key, self.bytes_written, multipart_etag(self._part_etags)
-            ):
+            )
+            if stored is None:
                 raise
             logger.info(
                 "CompleteMultipartUpload of %s was retried after S3 completed it: kept",
                 self.bucket.url(self.key),
             )
+            return stored.etag
+        return str(answer.get("ETag", "")).strip('"')
 
 
 @dataclass(frozen=True)

@@ -47,6 +47,7 @@ class StreamStats:
     records: int = 0
     bytes: int = 0
     keys: list[str] = field(default_factory=list)
+    objects: list[Completion] = field(default_factory=list)  # committed, in completion order
 
 
 @dataclass(frozen=True)
@@ -66,6 +67,9 @@ class Completion:
     size: int  # bytes stored in S3
     records: int
     uncompressed_size: int
+    first_emitted_at: int | float
+    last_emitted_at: int | float
+    etag: str = ""  # as S3 returned it, set once the object is complete
 
 
 class StreamWriter:
@@ -98,6 +102,9 @@ class StreamWriter:
         # output handed to the upload lane as parts.
         self._taken = 0
         self._handed_over = 0
+        # emitted_at of the open object's first and last records (the manifest lists them).
+        self._first_emitted_at: int | float = 0
+        self._last_emitted_at: int | float = 0
         # Records this writer received in the whole sync, and before its open object started.
         self.records_added = 0
         self._records_before_object = 0
@@ -108,14 +115,18 @@ class StreamWriter:
         """The number of the first record in the open object, or None when none is open."""
         return self._ticket.first_record if self._ticket is not None else None
 
-    def add_lines(self, lines: list[bytes], first_record: int) -> None:
-        """Append encoded records, numbered from `first_record` in stdin's record order.
+    def add_lines(
+        self, lines: list[bytes], first_record: int, emitted_at: list[int | float]
+    ) -> None:
+        """Append encoded records, numbered from `first_record` in stdin's record order, with
+        each record's `emitted_at`.
 
         An object completes with the record that brings it to the target size, as if records
         came one by one; the records after it open the next object."""
         while lines:
             if self._upload is None:
                 self._open(first_record)
+                self._first_emitted_at = emitted_at[0]
             room = self._settings.file_size - self._taken
             taken = len(lines)
             if sum(map(len, lines)) >= room:
@@ -126,11 +137,13 @@ class StreamWriter:
                         break
             self._take(b"".join(lines[:taken]) if taken < len(lines) else b"".join(lines))
             self.records_added += taken
+            self._last_emitted_at = emitted_at[taken - 1]
             if self._taken >= self._settings.file_size:
                 self.complete()
             elif len(self.buffer) >= self._settings.part_size:
                 self._ship_full_parts()
             lines, first_record = lines[taken:], first_record + taken
+            emitted_at = emitted_at[taken:]
 
     def complete(self) -> None:
         """Finish the open object, if any; its completion is reported on the `completed` queue."""
@@ -147,6 +160,8 @@ class StreamWriter:
             self._handed_over + len(tail),
             self.records_added - self._records_before_object,
             self._taken,
+            self._first_emitted_at,
+            self._last_emitted_at,
         )
         self._upload = self._lane = self._ticket = self._compressor = None
         self._taken = self._handed_over = 0
@@ -163,7 +178,7 @@ class StreamWriter:
                     target.markers_prefix, target.generation_id, upload.key
                 )
                 bucket.put_object(marker, b"", "application/octet-stream")
-            upload.complete(tail)
+            completion.etag = upload.complete(tail)
             self._completed.put(completion)
 
         lane.submit(finish, len(tail))

@@ -670,6 +670,11 @@ class MotoServer:
             objects.extend(page.get("Contents", []))
         return sorted(objects, key=lambda o: str(o["Key"]))
 
+    def data_keys(self, bucket: str, prefix: str = "") -> list[str]:
+        """The keys of data objects: not the connector's bookkeeping under `_tarsal_*` prefixes
+        (generation markers, manifests, the check's probe), which readers skip."""
+        return [key for key in self.list_keys(bucket, prefix) if "_tarsal_" not in key]
+
     def list_keys(self, bucket: str, prefix: str = "") -> list[str]:
         """All keys under ``prefix``, sorted."""
         return [str(o["Key"]) for o in self.list_objects(bucket, prefix)]

@@ -259,9 +259,7 @@ def run_and_kill(config: Mapping[str, Any], catalog: Mapping[str, Any], plan: Pl
 def read_records(s3: MotoServer, bucket: str) -> Iterator[dict[str, Any]]:
     """The `data` of every record in every data object of the bucket (markers skipped), parsed
     strictly: a partial or corrupt object fails here."""
-    for key in s3.list_keys(bucket):
-        if key.startswith(MARKERS_FOLDER):
-            continue
+    for key in s3.data_keys(bucket):  # markers and manifests skipped
         assert key.endswith(".jsonl"), key
         for envelope in jsonl_lines(s3.read_object(bucket, key)):
             yield envelope["data"]

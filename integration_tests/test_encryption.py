@@ -71,8 +71,9 @@ def test_check_and_write_ask_for_the_configured_encryption(
     catalog = configured_catalog(["users"], generation_id=2, minimum_generation_id=0)
     run_write(config, catalog, [record("users", {"id": 1})]).assert_success()
     keys = s3.list_keys(bucket)
-    # The probe, the data object and its generation marker.
-    assert len(keys) == 3 and any(key.endswith(".marker") for key in keys), keys
+    # The probe, the data object, its generation marker and the sync's manifest.
+    assert len(keys) == 4 and any(key.endswith(".marker") for key in keys), keys
+    assert any(key.startswith("_tarsal_manifests/") for key in keys), keys
     for key in keys:
         assert _sse(s3, bucket, key)["ServerSideEncryption"] == "aws:kms", key
     assert "encryption=SSE-KMS(" in run_write(config, catalog, []).log_text()

@@ -97,7 +97,7 @@ def test_jsonl_objects_hold_the_seed_envelope_record_by_record(
     assert_object_keys(users_keys, users_dir, "jsonl", (started, finished))
     assert_object_keys(orders_keys, orders_dir, "jsonl", (started, finished))
     # Nothing else: in particular no object (empty or not) for the stream without records.
-    assert sorted(s3.list_keys(bucket)) == sorted(users_keys + orders_keys)
+    assert sorted(s3.data_keys(bucket)) == sorted(users_keys + orders_keys)
 
     ids = []
     for keys, sent in ((users_keys, users_sent), (orders_keys, orders)):
@@ -124,7 +124,7 @@ def test_csv_without_flattening_has_two_json_columns_readable_by_csv_pandas_duck
 
     keys = direct_keys(s3, bucket, "csv/users/")
     assert_object_keys(keys, "csv/users/", "csv", (started, finished))
-    assert s3.list_keys(bucket) == keys
+    assert s3.data_keys(bucket) == keys
     bodies = [s3.read_object(bucket, key) for key in keys]
 
     rows: list[list[str]] = []
@@ -281,7 +281,7 @@ def test_hostile_stream_names_and_namespaces_stay_in_their_own_directory(
     ]
     run_write(config, catalog, lines).assert_success()
 
-    keys = s3.list_keys(bucket)
+    keys = s3.data_keys(bucket)
     directories: dict[str, set[int]] = {}
     for key in keys:
         assert key.startswith("exports/"), f"{key!r} escaped the bucket path"

@@ -56,14 +56,17 @@ def _target(
 CASES = [
     # An append of generation 5 with minimum 0 keeps everything (nothing is even listed).
     pytest.param(
-        _target("append", 5, 0, truncate=False), False, Removal([], [], 0), id="append-min-0"
+        _target("append", 5, 0, truncate=False),
+        False,
+        Removal([], [], 0, kept=[UNRECORDED, GEN0, GEN1, GEN3]),
+        id="append-min-0",
     ),
     # An append with a minimum (not a truncate): recorded generations below it go, the object
     # with no recorded generation stays.
     pytest.param(
         _target("append", 5, 3, truncate=False),
         True,
-        Removal([GEN0, GEN1], [MARKER0, MARKER_GONE, MARKER1], 0),
+        Removal([GEN0, GEN1], [MARKER0, MARKER_GONE, MARKER1], 0, kept=[UNRECORDED, GEN3]),
         id="append-min-3",
     ),
     # PyAirbyte's append: generation 1, minimum 1, a truncate refresh. Gen >= 1 stays; gen 0 and
@@ -71,7 +74,7 @@ CASES = [
     pytest.param(
         _target("append", 1, 1, truncate=True),
         True,
-        Removal([UNRECORDED, GEN0], [MARKER0, MARKER_GONE], 1),
+        Removal([UNRECORDED, GEN0], [MARKER0, MARKER_GONE], 1, kept=[GEN1, GEN3]),
         id="pyairbyte-append-1-1",
     ),
     # Overwrite of generation 3: gens below 3 and the unrecorded object go; gen 3 (an earlier
@@ -79,7 +82,7 @@ CASES = [
     pytest.param(
         _target("overwrite", 3, 3, truncate=True),
         True,
-        Removal([UNRECORDED, GEN0, GEN1], [MARKER0, MARKER_GONE, MARKER1], 1),
+        Removal([UNRECORDED, GEN0, GEN1], [MARKER0, MARKER_GONE, MARKER1], 1, kept=[GEN3]),
         id="overwrite-gen-3",
     ),
     # Overwrite without generation ids: every earlier object of ours goes, with its markers.
@@ -103,7 +106,7 @@ def test_the_highest_recorded_generation_decides() -> None:
     # recent as its latest one.
     twice = [MARKERS + "1/2023_01_01_1672531200000_0.jsonl.marker", MARKER0]
     target = _target("overwrite", 1, 1, truncate=True)
-    assert plan_removal(target, [GEN0], twice, set()) == Removal([], [MARKER0], 0)
+    assert plan_removal(target, [GEN0], twice, set()) == Removal([], [MARKER0], 0, kept=[GEN0])
 
 
 def test_an_empty_stream_removes_nothing() -> None:

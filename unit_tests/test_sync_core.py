@@ -143,6 +143,7 @@ def make_sync(
     clock: Clock,
     streams: dict[str, Any],
     file_size_mb: int | None = None,
+    write_manifest: bool = False,
     **tuning: Any,
 ) -> Sync:
     raw: dict[str, Any] = {
@@ -151,6 +152,8 @@ def make_sync(
         "credentials": {"auth_type": "default_chain"},
         "format": {"format_type": "JSONL"},
         "flush_interval_seconds": 60,
+        # These tests pin the data objects and markers; the manifest has tests of its own.
+        "write_manifest": write_manifest,
     }
     if file_size_mb is not None:
         raw["file_size_mb"] = file_size_mb

@@ -61,8 +61,9 @@ def test_a_block_is_split_where_the_object_reaches_its_size() -> None:
     fake = FakeS3Client()
     writer, pool = _writer(fake, file_size=100)
     lines = [b"%02d-" % n + b"x" * 26 + b"\n" for n in range(10)]  # 30 bytes each
-    writer.add_lines(lines[:2], first_record=0)
-    writer.add_lines(lines[2:], first_record=2)  # the 4th record reaches 100 bytes, then 8th
+    writer.add_lines(lines[:2], first_record=0, emitted_at=[0, 1])
+    # The 4th record reaches 100 bytes, then the 8th.
+    writer.add_lines(lines[2:], first_record=2, emitted_at=list(range(2, 10)))
     writer.complete()
     pool.wait_idle()
     pool.shutdown()
@@ -74,9 +75,9 @@ def test_a_block_is_split_where_the_object_reaches_its_size() -> None:
 def test_a_block_that_fits_is_one_append() -> None:
     fake = FakeS3Client()
     writer, pool = _writer(fake, file_size=10 * MIB)
-    writer.add_lines([b"a\n", b"b\n"], first_record=0)
+    writer.add_lines([b"a\n", b"b\n"], first_record=0, emitted_at=[1, 1])
     assert (bytes(writer.buffer), writer.open_since_record) == (b"a\nb\n", 0)
-    writer.add_lines([b"c\n"], first_record=7)
+    writer.add_lines([b"c\n"], first_record=7, emitted_at=[2])
     assert (bytes(writer.buffer), writer.open_since_record) == (b"a\nb\nc\n", 0)
     pool.shutdown()
 
@@ -102,7 +103,8 @@ def test_compressed_objects_complete_at_the_uncompressed_target_size(
     writer, pool = _writer(fake, MIB, compression, header, completed)
     lines = [b"%06d,%s\r\n" % (n, b"text " * (n % 40)) for n in range(30_000)]  # ~3.3 MiB
     for start in range(0, len(lines), 1000):
-        writer.add_lines(lines[start : start + 1000], first_record=start)
+        batch = lines[start : start + 1000]
+        writer.add_lines(batch, first_record=start, emitted_at=[0] * len(batch))
         assert len(writer.buffer) < 5 * MIB
     writer.complete()
     pool.wait_idle()
@@ -133,7 +135,8 @@ def test_parts_are_full_parts_of_compressed_output(compression: Compression) -> 
     # Incompressible lines: 12 MiB in, about as much out, so the object needs three parts.
     lines = [rng.randbytes(4095) + b"\n" for _ in range(3072)]
     for start in range(0, len(lines), 100):
-        writer.add_lines(lines[start : start + 100], first_record=start)
+        batch = lines[start : start + 100]
+        writer.add_lines(batch, first_record=start, emitted_at=[0] * len(batch))
     writer.complete()
     pool.wait_idle()
     pool.shutdown()
