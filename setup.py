@@ -35,6 +35,8 @@ TEST_REQUIREMENTS = [
     # CSV output is read back with the readers data engineers use.
     "pandas>=2",
     "duckdb>=1",
+    # pyarrow reads every output format back as data engineers do (and Parquet will need it).
+    "pyarrow>=15",
     "types-PyYAML",
 ]
 
