@@ -19,7 +19,7 @@ from typing import Any
 import msgspec
 
 from destination_s3.storage import StoredObject
-from destination_s3.writer import Completion, StreamTarget
+from destination_s3.writer import Completion, StreamStats, StreamTarget
 
 MANIFESTS_FOLDER = "_tarsal_manifests"
 
@@ -95,7 +95,7 @@ def _kept(stored: StoredObject) -> dict[str, Any]:
 @dataclass(frozen=True)
 class StreamEntry:
     target: StreamTarget
-    written: Sequence[Completion]
+    written: StreamStats  # this sync's committed objects
     kept: Sequence[StoredObject]
 
 
@@ -122,8 +122,8 @@ def build_manifest(
                 "generation_id": target.generation_id,
                 "minimum_generation_id": target.minimum_generation_id,
                 "complete_file_set": target.truncate,
-                "records": sum(completion.records for completion in entry.written),
-                "objects": [*map(_kept, entry.kept), *map(_written, entry.written)],
+                "records": entry.written.records,
+                "objects": [*map(_kept, entry.kept), *map(_written, entry.written.objects)],
                 "stream_states_released": stream_states.released,
                 "last_stream_state": _raw(stream_states.last),
             }

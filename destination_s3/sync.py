@@ -27,7 +27,13 @@ from destination_s3.s3_client import DEFAULT_MAX_ATTEMPTS, RetryPolicy
 from destination_s3.storage import Bucket, StorageError, StoredObject
 from destination_s3.upload import abort_uploads
 from destination_s3.uploads import ByteBudget, UploadPool
-from destination_s3.writer import Completion, StreamTarget, StreamWriter, WriterSettings
+from destination_s3.writer import (
+    Completion,
+    StreamStats,
+    StreamTarget,
+    StreamWriter,
+    WriterSettings,
+)
 
 logger = logging.getLogger("airbyte")
 
@@ -173,11 +179,7 @@ class Sync:
                 break
             self._ledger.commit(completion.ticket)
             self._records_committed += completion.records
-            stats = completion.stats
-            stats.records += completion.records
-            stats.bytes += completion.size
-            stats.keys.append(completion.key)
-            stats.objects.append(completion)
+            completion.stats.objects.append(completion)
             logger.info(
                 "Committed s3://%s/%s (%d records, %d bytes%s)",
                 self._bucket.name,
@@ -238,7 +240,7 @@ class Sync:
     def _write_manifest(self, kept: dict[StreamKey, list[StoredObject]]) -> None:
         """Last, after every state is out: its presence says this sync completed."""
         written = {
-            stream_key(writer.target.namespace, writer.target.name): writer.stats.objects
+            stream_key(writer.target.namespace, writer.target.name): writer.stats
             for writer in self._router.writers()
         }
         body = build_manifest(
@@ -248,7 +250,7 @@ class Sync:
             started_at=self._started,
             ended_at=self._clock(),
             streams=[
-                StreamEntry(plan.target, written.get(key, []), kept.get(key, []))
+                StreamEntry(plan.target, written.get(key, StreamStats()), kept.get(key, []))
                 for key, plan in self._streams.items()
             ],
             states=self._states,

@@ -44,10 +44,19 @@ class StreamTarget:
 
 @dataclass
 class StreamStats:
-    records: int = 0
-    bytes: int = 0
-    keys: list[str] = field(default_factory=list)
     objects: list[Completion] = field(default_factory=list)  # committed, in completion order
+
+    @property
+    def records(self) -> int:
+        return sum(completion.records for completion in self.objects)
+
+    @property
+    def bytes(self) -> int:
+        return sum(completion.size for completion in self.objects)
+
+    @property
+    def keys(self) -> list[str]:
+        return [completion.key for completion in self.objects]
 
 
 @dataclass(frozen=True)
