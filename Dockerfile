@@ -1,4 +1,4 @@
-# destination-s3: Airbyte-protocol destination writing JSONL/CSV files to Amazon S3.
+# destination-s3: Airbyte-protocol destination writing JSONL, CSV or Parquet files to Amazon S3.
 # Conventions: https://docs.airbyte.com/connector-development/ (WORKDIR, AIRBYTE_ENTRYPOINT, labels).
 FROM python:3.11.7-slim-bookworm
 

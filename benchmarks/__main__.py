@@ -51,7 +51,17 @@ MIB = 1024 * 1024
 DEFAULT_FILE_SIZE_MB = 128
 S3_MIN_PART = 5 * MIB
 S3_MAX_PARTS = 10_000
-ALL_CASES = ("jsonl", "jsonl_gzip", "jsonl_zstd", "csv", "csv_root", "many_streams", "large")
+ALL_CASES = (
+    "jsonl",
+    "jsonl_gzip",
+    "jsonl_zstd",
+    "csv",
+    "csv_root",
+    "parquet",
+    "many_streams",
+    "many_parquet",
+    "large",
+)
 DEFAULT_CASES = ALL_CASES
 
 FORMATS: dict[str, dict[str, Any]] = {
@@ -60,6 +70,7 @@ FORMATS: dict[str, dict[str, Any]] = {
     "jsonl_zstd": {"format_type": "JSONL", "compression": {"compression_type": "ZSTD"}},
     "csv": {"format_type": "CSV", "flattening": "No flattening"},
     "csv_root": {"format_type": "CSV", "flattening": "Root-level flattening"},
+    "parquet": {"format_type": "Parquet", "compression_codec": "SNAPPY"},
 }
 # The file-name extension of every object a format writes: the codec actually used.
 EXTENSIONS = {
@@ -68,6 +79,7 @@ EXTENSIONS = {
     "jsonl_zstd": ".jsonl.zst",
     "csv": ".csv",
     "csv_root": ".csv",
+    "parquet": ".parquet",
 }
 
 
@@ -98,8 +110,15 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
         "jsonl_zstd": Case("jsonl_zstd", "JSONL, ZSTD", "jsonl_zstd", base),
         "csv": Case("csv", "CSV, no flattening", "csv", base),
         "csv_root": Case("csv_root", "CSV, root-level flattening", "csv_root", base),
+        "parquet": Case("parquet", "Parquet, SNAPPY", "parquet", base),
         "many_streams": Case(
             "many_streams", f"JSONL, {args.many_streams} streams interleaved", "jsonl", many
+        ),
+        "many_parquet": Case(
+            "many_parquet",
+            f"Parquet, {args.many_streams} streams interleaved",
+            "parquet",
+            many,
         ),
         "large": Case(
             "large",
@@ -520,6 +539,12 @@ class Benchmark:
                 0.6,
                 True,
             ),
+            Target(
+                "Parquet SNAPPY records/s ÷ JSONL records/s (same run)",
+                speed_to_jsonl("parquet"),
+                0.5,
+                True,
+            ),
             Target("JSONL 3 GB piped ratio to bound", ratio("large"), 0.7, True),
             Target("CSV no flattening ratio to bound", ratio("csv"), 0.55, True),
             Target("CSV root-level ratio to bound", ratio("csv_root"), 0.45, True),
@@ -533,6 +558,7 @@ class Benchmark:
                 False,
             ),
             Target("peak RSS MB, many streams", rss(["many_streams"]), 300, False),
+            Target("peak RSS MB, many Parquet streams", rss(["many_parquet"]), 400, False),
             Target("empty write CPU s", empty.median_cpu_seconds if empty else None, 0.5, False),
             Target(
                 "empty write peak RSS MB",

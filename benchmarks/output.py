@@ -169,6 +169,8 @@ def count_object(
     naming at least those columns; it is not a record."""
     body: Any = client.get_object(Bucket=bucket, Key=key)["Body"]
     count = OutputCount(objects=1, extensions={extension(key): 1})
+    if key.endswith(".parquet"):
+        return _count_parquet(key, body.read(), count, save_to)
     first = True
     unreadable = False
     last_byte = b"\n"
@@ -199,6 +201,29 @@ def count_object(
         count.problems.append(f"{key}: empty object")
     elif last_byte != b"\n":
         count.problems.append(f"{key}: does not end with a newline")
+    return count
+
+
+def _count_parquet(
+    key: str, stored: bytes, count: OutputCount, save_to: Path | None
+) -> OutputCount:
+    """A Parquet object: its rows are its records (read from the footer, which pyarrow checks);
+    `content_bytes` is the uncompressed size of its row groups."""
+    import pyarrow
+    import pyarrow.parquet
+
+    count.bytes = len(stored)
+    if save_to is not None:
+        save_to.write_bytes(stored)
+    try:
+        metadata = pyarrow.parquet.ParquetFile(pyarrow.BufferReader(stored)).metadata
+    except (OSError, pyarrow.ArrowException) as exc:
+        count.problems.append(f"{key}: not a readable Parquet file: {exc}")
+        return count
+    count.lines = metadata.num_rows
+    count.content_bytes = sum(
+        metadata.row_group(index).total_byte_size for index in range(metadata.num_row_groups)
+    )
     return count
 
 

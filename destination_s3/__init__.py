@@ -1,1 +1,1 @@
-"""Tarsal's S3 destination: an Airbyte-protocol connector writing JSONL or CSV files to S3."""
+"""Tarsal's S3 destination: an Airbyte-protocol connector writing JSONL, CSV or Parquet to S3."""

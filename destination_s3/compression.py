@@ -63,8 +63,27 @@ class Compressor(Protocol):
         """The rest of the object's compressed bytes; the compressor cannot be used after."""
         ...
 
+    @property
+    def held_bytes(self) -> int:
+        """Input taken and not yet turned into output, counted in the sync's memory budget
+        (a codec's window is not: it is bounded per object)."""
+        ...
 
-class _Identity:
+    def release(self) -> bytes:
+        """Under memory pressure: output as much of the held input as can be, now."""
+        ...
+
+
+class _Unbuffered:
+    """A codec that holds no input beyond its bounded window."""
+
+    held_bytes = 0
+
+    def release(self) -> bytes:
+        return b""
+
+
+class _Identity(_Unbuffered):
     def compress(self, data: bytes) -> bytes:
         return data
 
@@ -72,7 +91,7 @@ class _Identity:
         return b""
 
 
-class _Gzip:
+class _Gzip(_Unbuffered):
     def __init__(self) -> None:
         from isal import isal_zlib
 
@@ -87,7 +106,7 @@ class _Gzip:
         return bytes(self._deflate.flush())
 
 
-class _Zstd:
+class _Zstd(_Unbuffered):
     def __init__(self) -> None:
         # One ZstdCompressor per object: it owns the compression context, which cannot be shared
         # by two frames in progress.

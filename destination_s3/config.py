@@ -28,14 +28,45 @@ class OutputFormat(enum.Enum):
     JSONL = "jsonl"
     CSV_NO_FLATTENING = "csv"
     CSV_ROOT_LEVEL = "csv_root_level"
+    PARQUET = "parquet"
 
     @property
     def extension(self) -> str:
-        return "jsonl" if self is OutputFormat.JSONL else "csv"
+        return _EXTENSIONS[self]
 
     @property
     def content_type(self) -> str:
-        return "application/jsonl" if self is OutputFormat.JSONL else "text/csv; charset=utf-8"
+        return _CONTENT_TYPES[self]
+
+
+_EXTENSIONS = {
+    OutputFormat.JSONL: "jsonl",
+    OutputFormat.CSV_NO_FLATTENING: "csv",
+    OutputFormat.CSV_ROOT_LEVEL: "csv",
+    OutputFormat.PARQUET: "parquet",
+}
+_CONTENT_TYPES = {
+    OutputFormat.JSONL: "application/jsonl",
+    OutputFormat.CSV_NO_FLATTENING: "text/csv; charset=utf-8",
+    OutputFormat.CSV_ROOT_LEVEL: "text/csv; charset=utf-8",
+    OutputFormat.PARQUET: "application/vnd.apache.parquet",
+}
+
+PARQUET_CODECS = ("SNAPPY", "ZSTD", "GZIP", "UNCOMPRESSED")
+DEFAULT_BLOCK_SIZE_MB = 64
+DEFAULT_PAGE_SIZE_KB = 1024
+
+
+@dataclass(frozen=True)
+class ParquetOptions:
+    """format_type Parquet's settings, in pyarrow's terms."""
+
+    codec: str = "snappy"  # pyarrow's name: snappy, zstd, gzip or none
+    # Arrow bytes of pending rows that make a row group (less under memory pressure).
+    row_group_bytes: int = DEFAULT_BLOCK_SIZE_MB * MIB
+    page_size_bytes: int = DEFAULT_PAGE_SIZE_KB * 1024
+    dictionary_encoding: bool = True
+    dictionary_page_size_bytes: int = DEFAULT_PAGE_SIZE_KB * 1024
 
 
 class Compression(enum.Enum):
@@ -106,6 +137,7 @@ class ConnectorConfig:
     flush_interval_seconds: float
     encryption: Encryption = field(default_factory=Encryption)
     write_manifest: bool = True
+    parquet: ParquetOptions = field(default_factory=ParquetOptions)
 
     @property
     def extension(self) -> str:
@@ -123,12 +155,17 @@ class ConnectorConfig:
         return (
             f"bucket={location.bucket} region={location.region} path={location.path or '/'} "
             f"endpoint={location.endpoint or 'AWS default'} auth={_auth_name(self.credentials)} "
-            f"format={self.output_format.value} compression={self.compression.name.lower()} "
+            f"format={self.output_format.value} compression={self._codec_name()} "
             f"stream_prefix={self.stream_prefix!r} "
             f"file_size_mb={self.file_size_bytes // MIB} "
             f"flush_interval_seconds={self.flush_interval_seconds:g} "
             f"encryption={self.encryption.describe()}"
         )
+
+    def _codec_name(self) -> str:
+        if self.output_format is OutputFormat.PARQUET:
+            return f"parquet:{self.parquet.codec}"
+        return self.compression.name.lower()
 
 
 def _auth_name(credentials: Credentials) -> str:
@@ -164,6 +201,23 @@ def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
         ),
         encryption=parse_encryption(raw.get("encryption")),
         write_manifest=raw.get("write_manifest", True) is not False,
+        parquet=_parse_parquet(raw["format"]),
+    )
+
+
+def _parse_parquet(raw: Mapping[str, Any]) -> ParquetOptions:
+    if raw.get("format_type") != "Parquet":
+        return ParquetOptions()
+    codec = raw.get("compression_codec") or "SNAPPY"
+    if codec not in PARQUET_CODECS:
+        raise ValueError(f"unknown format.compression_codec {codec!r}")
+    page_kb = int(raw.get("page_size_kb") or DEFAULT_PAGE_SIZE_KB)
+    return ParquetOptions(
+        codec="none" if codec == "UNCOMPRESSED" else codec.lower(),
+        row_group_bytes=int(raw.get("block_size_mb") or DEFAULT_BLOCK_SIZE_MB) * MIB,
+        page_size_bytes=page_kb * 1024,
+        dictionary_encoding=raw.get("dictionary_encoding", True) is not False,
+        dictionary_page_size_bytes=int(raw.get("dictionary_page_size_kb") or page_kb) * 1024,
     )
 
 
@@ -186,6 +240,8 @@ def _parse_format(raw: Mapping[str, Any]) -> OutputFormat:
         if raw.get("flattening", "No flattening") in _ROOT_LEVEL_FLATTENING:
             return OutputFormat.CSV_ROOT_LEVEL
         return OutputFormat.CSV_NO_FLATTENING
+    if format_type == "Parquet":
+        return OutputFormat.PARQUET
     raise ValueError(f"unknown format.format_type {format_type!r}")
 
 

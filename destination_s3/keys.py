@@ -1,7 +1,7 @@
 """Object keys, computed by pure functions: the clock and the names are passed in.
 
 Layout: `<bucket path>/<namespace>/<stream prefix><stream name>/<YYYY_MM_DD>_<epoch ms>_0.<ext>`,
-where `<ext>` is `jsonl` or `csv`, followed by `.gz` or `.zst` when compressed.
+where `<ext>` is `jsonl` or `csv`, followed by `.gz` or `.zst` when compressed, or `parquet`.
 The namespace segment exists only when the stream has a namespace; the date and the epoch
 milliseconds are the UTC time the object was opened; `0` is the partition id.
 
@@ -35,8 +35,9 @@ S3_MAX_KEY_BYTES = 1024
 _LONGEST_MARKED_NAME = len("9999999999999999999/2026_11_29_99999999999999_0.jsonl.zst.marker")
 
 # The names this connector gives its objects: only these are ever deleted by an overwrite. The
-# compressed extensions are exactly those of config.Compression (`.gz`, `.zst`).
-_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.(jsonl|csv)(\.gz|\.zst)?")
+# compressed extensions are exactly those of config.Compression (`.gz`, `.zst`); Parquet
+# compresses inside the file.
+_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.((jsonl|csv)(\.gz|\.zst)?|parquet)")
 
 
 # Never produced by escaping (an escaped `%` is always followed by two hex digits).

@@ -119,9 +119,9 @@ class Sync:
         self._started = clock()
         self._last_progress = self._started
 
-    def _make_writer(self, target: StreamTarget) -> StreamWriter:
+    def _make_writer(self, plan: StreamPlan) -> StreamWriter:
         return StreamWriter(
-            target,
+            plan.target,
             self._settings,
             self._bucket,
             self._pool,
@@ -129,6 +129,7 @@ class Sync:
             self._keys,
             lambda: int(self._clock() * 1000),
             self._completed,
+            plan.new_body,
         )
 
     def run(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
@@ -205,9 +206,17 @@ class Sync:
 
     def _relieve_memory(self) -> None:
         writers = list(self._router.writers())
-        buffered = sum(len(writer.buffer) for writer in writers)
+        buffered = sum(writer.buffered for writer in writers)
         if buffered <= self._tuning.buffer_budget:
             return
+        # Parquet's pending rows first: an early row group keeps the object (and its states
+        # waiting) open, where completing it would make one small file per stream.
+        for writer in sorted(writers, key=lambda writer: -writer.buffered):
+            if buffered <= self._tuning.buffer_budget // 2:
+                return
+            before = writer.buffered
+            writer.release_held()
+            buffered -= before - writer.buffered
         # Complete the objects opened earliest: that frees their buffers and releases the oldest
         # held states too (a stream that is merely quiet would hold its states back forever).
         open_writers = [writer for writer in writers if writer.open_since_record is not None]
@@ -215,7 +224,7 @@ class Sync:
         for writer in open_writers:
             if buffered <= self._tuning.buffer_budget // 2:
                 break
-            buffered -= len(writer.buffer)
+            buffered -= writer.buffered
             writer.complete()
 
     def _finish(self) -> Iterator[bytes]:
@@ -281,6 +290,7 @@ class Sync:
         )
 
     def _log_summary(self) -> None:
+        misfits = {key: plan.columns.misfits for key, plan in self._streams.items() if plan.columns}
         for writer in self._router.writers():
             stats, target = writer.stats, writer.target
             logger.info(
@@ -291,6 +301,14 @@ class Sync:
                 stats.bytes,
                 ", ".join(f"s3://{self._bucket.name}/{key}" for key in stats.keys),
             )
+            misfit = misfits.get(stream_key(target.namespace, target.name), 0)
+            if misfit:
+                logger.warning(
+                    "Stream %s: %d values did not fit their Parquet column; those cells are null "
+                    "and each value is kept, as sent, in the row's _tarsal_meta column.",
+                    _display_name(target),
+                    misfit,
+                )
             repaired = self._intake.repairs.count(target.namespace, target.name)
             if repaired:
                 logger.warning(

@@ -25,7 +25,7 @@ from destination_s3.config import ConnectorConfig, parse_config
 Schema = Mapping[str, Any]
 FieldPath = tuple[str, ...]
 
-_PARQUET_ONLY = "the output is JSONL or CSV, which have no Parquet blocks, pages or dictionaries"
+_PARQUET_ONLY = 'it is a Parquet setting; set format.format_type to "Parquet" to use it'
 
 # Options of Airbyte's own S3 destination that change what is written. A config carried over from
 # it must not quietly produce other objects than it asks for, so these are refused, with what would
@@ -42,6 +42,11 @@ AIRBYTE_S3_OPTIONS: dict[str, str] = {
     "format.max_padding_size_mb": _PARQUET_ONLY,
     "format.dictionary_page_size_kb": _PARQUET_ONLY,
     "format.dictionary_encoding": _PARQUET_ONLY,
+}
+
+# Known to the spec, but not in the format branch given: refused in the same way.
+OTHER_BRANCH_OPTIONS: dict[str, str] = {
+    "format.compression": "Parquet compresses its column chunks: use format.compression_codec",
 }
 
 # Airbyte's S3 destination takes credentials at the top level. Ignoring them would sync as another
@@ -233,6 +238,8 @@ class _Walk:
                 f"{dotted} is not supported by this connector yet; remove it "
                 f"({AIRBYTE_S3_OPTIONS[dotted]})."
             )
+        elif dotted in OTHER_BRANCH_OPTIONS and not unset:
+            self.add(f"{dotted} does not apply here; remove it ({OTHER_BRANCH_OPTIONS[dotted]}).")
         elif dotted in AIRBYTE_TOP_LEVEL_CREDENTIALS and not unset:
             auth_type = json.dumps(AIRBYTE_TOP_LEVEL_CREDENTIALS[dotted])
             self.add(

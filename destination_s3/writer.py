@@ -12,6 +12,7 @@ the target size counts the UNCOMPRESSED bytes taken into the object.
 
 from __future__ import annotations
 
+import functools
 import queue
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -92,6 +93,7 @@ class StreamWriter:
         keys: KeyAllocator,
         now_ms: Callable[[], int],
         completed: queue.SimpleQueue[Completion],
+        new_body: Callable[[], Compressor] | None = None,
     ) -> None:
         self.target = target
         self.stats = StreamStats()
@@ -107,6 +109,8 @@ class StreamWriter:
         self._lane: Lane | None = None
         self._ticket: ObjectTicket | None = None
         self._compressor: Compressor | None = None
+        # A new object's body: the format's compressor, or Parquet's file writer.
+        self._new_body = new_body or functools.partial(new_compressor, settings.compression)
         # Of the open object: bytes taken in (uncompressed, the header included), and bytes of
         # output handed to the upload lane as parts.
         self._taken = 0
@@ -123,6 +127,19 @@ class StreamWriter:
     def open_since_record(self) -> int | None:
         """The number of the first record in the open object, or None when none is open."""
         return self._ticket.first_record if self._ticket is not None else None
+
+    @property
+    def buffered(self) -> int:
+        """Bytes this writer holds in memory: its buffer and what its open body holds back."""
+        held = self._compressor.held_bytes if self._compressor is not None else 0
+        return len(self.buffer) + held
+
+    def release_held(self) -> None:
+        """Under memory pressure: turn what the open body holds (Parquet's pending rows) into
+        output now, and ship its full parts."""
+        if self._compressor is not None and self._compressor.held_bytes:
+            self.buffer += self._compressor.release()
+            self._ship_full_parts()
 
     def add_lines(
         self, lines: list[bytes], first_record: int, emitted_at: list[int | float]
@@ -214,7 +231,7 @@ class StreamWriter:
         self._lane = self._pool.lane()
         self._ticket = self._ledger.open_object(record_number)
         self._records_before_object = self.records_added
-        self._compressor = new_compressor(settings.compression)
+        self._compressor = self._new_body()
         self._take(self.target.header)
 
     def _take(self, data: bytes) -> None:

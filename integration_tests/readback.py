@@ -33,7 +33,7 @@ FIXED_EMITTED_AT = 1_631_948_170_000
 """The seed document's example ``_tarsal_emitted_at`` (ms)."""
 
 _OBJECT_NAME = re.compile(
-    r"(?P<day>\d{4}_\d{2}_\d{2})_(?P<ms>\d{13})_0\.(?P<ext>(?:jsonl|csv)(?:\.gz|\.zst)?)"
+    r"(?P<day>\d{4}_\d{2}_\d{2})_(?P<ms>\d{13})_0\.(?P<ext>(?:jsonl|csv)(?:\.gz|\.zst)?|parquet)"
 )
 
 T = TypeVar("T")
@@ -56,7 +56,7 @@ def parse_key(key: str) -> ObjectKey:
     """Split ``<directory>/<YYYY_MM_DD>_<epoch ms>_0.<ext>``; the day must be the ms's UTC day."""
     directory, _, name = key.rpartition("/")
     match = _OBJECT_NAME.fullmatch(name)
-    assert match, f"{key!r}: the object name is not <YYYY_MM_DD>_<epoch ms>_0.<jsonl|csv>[.gz|.zst]"
+    assert match, f"{key!r}: the object name is not <YYYY_MM_DD>_<epoch ms>_0.<ext>"
     epoch_ms = int(match["ms"])
     utc_day = dt.datetime.fromtimestamp(epoch_ms / 1000, tz=dt.timezone.utc).strftime("%Y_%m_%d")
     assert match["day"] == utc_day, f"{key!r}: day {match['day']} is not the UTC day of {epoch_ms}"

@@ -107,3 +107,29 @@ def read_csv_with_readers(path: Path) -> list[list[str]]:
     by_pyarrow = [table.column_names, *(list(row.values()) for row in table.to_pylist())]
     assert by_pyarrow == by_pandas
     return by_duckdb
+
+
+def read_parquet_with_readers(path: Path) -> list[dict[str, Any]]:
+    """Rows as pyarrow, DuckDB, polars and pandas read the Parquet file (they must agree): JSON
+    columns as their text, time stamps as aware UTC datetimes, decimals as Decimal."""
+    import duckdb
+    import pandas
+    import polars
+    import pyarrow.parquet
+
+    by_pyarrow: list[dict[str, Any]] = pyarrow.parquet.read_table(path).to_pylist()
+    connection = duckdb.connect()
+    try:
+        connection.execute("SET TimeZone = 'UTC'")
+        result = connection.execute("SELECT * FROM read_parquet(?)", [str(path)])
+        columns = [column[0] for column in result.description]
+        by_duckdb = [dict(zip(columns, row, strict=True)) for row in result.fetchall()]
+    finally:
+        connection.close()
+    assert by_duckdb == by_pyarrow
+    by_polars = polars.read_parquet(path).to_dicts()
+    assert by_polars == by_pyarrow
+    frame = pandas.read_parquet(path)
+    assert list(frame.columns) == pyarrow.parquet.read_schema(path).names
+    assert len(frame) == len(by_pyarrow)
+    return by_pyarrow

@@ -152,7 +152,12 @@ def test_every_extension_written_is_an_own_name_and_fits_the_longest_marker(
         ("users/12/2023_11_14_1700000000123_0.jsonl.marker", None),
         ("12/sub/2023_11_14_1700000000123_0.jsonl.marker", None),
         ("12/notes.txt.marker", None),
-        ("12/2023_11_14_1700000000123_0.parquet.marker", None),
+        (
+            "12/2023_11_14_1700000000123_0.parquet.marker",
+            (12, "2023_11_14_1700000000123_0.parquet"),
+        ),
+        ("12/2023_11_14_1700000000123_0.parquet.gz.marker", None),
+        ("12/2023_11_14_1700000000123_0.avro.marker", None),
         # Compressed objects' markers.
         (
             "12/2023_11_14_1700000000123_0.jsonl.gz.marker",
@@ -193,7 +198,11 @@ def test_parse_marker(relative_key: str, expected: tuple[int, str] | None) -> No
         ("2023_11_14_1700000000123_0.csv.gz.tmp", False),
         ("2023_11_14_1700000000123_0.gz", False),
         ("2023_11_14_1700000000123_0.zst", False),
-        ("2023_11_14_1700000000123_0.parquet", False),
+        ("2023_11_14_1700000000123_0.parquet", True),
+        ("2023_11_14_1700000000123_0.parquet.gz", False),
+        ("2023_11_14_1700000000123_0.parquet.zst", False),
+        ("2023_11_14_1700000000123_0.parquet.marker", False),
+        ("2023_11_14_1700000000123_0.avro", False),
         ("2023_11_14_1700000000123_0.jsonl.gz/", False),
         ("notes_2023_11_14_1_0.csv", False),
         ("2023_11_14_1_0.csv/", False),

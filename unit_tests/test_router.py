@@ -152,8 +152,8 @@ class FakeWriters:
         self.made: list[StreamTarget] = []
         self.built: list[Any] = []
 
-    def __call__(self, target: StreamTarget) -> Any:
-        self.made.append(target)
+    def __call__(self, plan: StreamPlan) -> Any:
+        self.made.append(plan.target)
         writer = object()
         self.built.append(writer)
         return writer

@@ -119,12 +119,33 @@ INVALID: list[tuple[str, Any, list[str]]] = [
     (
         "no format_type",
         config(format={}),
-        ['format.format_type is required and must be one of "JSONL", "CSV".'],
+        ['format.format_type is required and must be one of "JSONL", "CSV", "Parquet".'],
     ),
     (
-        "Parquet",
-        config(format={"format_type": "Parquet", "compression_codec": "SNAPPY"}),
-        ['format.format_type must be one of "JSONL", "CSV"; got "Parquet".'],
+        "Avro",
+        config(format={"format_type": "Avro", "compression_codec": {"codec": "snappy"}}),
+        ['format.format_type must be one of "JSONL", "CSV", "Parquet"; got "Avro".'],
+    ),
+    (
+        "Parquet codec unknown",
+        config(format={"format_type": "Parquet", "compression_codec": "LZO"}),
+        [
+            'format.compression_codec must be one of "SNAPPY", "ZSTD", "GZIP", "UNCOMPRESSED"; '
+            'got "LZO".'
+        ],
+    ),
+    (
+        "Parquet row group of 0 MB",
+        config(format={"format_type": "Parquet", "block_size_mb": 0}),
+        ["format.block_size_mb (Row Group Size (MB)) must be an integer from 1 to 1024; got 0."],
+    ),
+    (
+        "Parquet with JSONL's compression",
+        config(format={"format_type": "Parquet", "compression": {"compression_type": "GZIP"}}),
+        [
+            "format.compression does not apply here; remove it (Parquet compresses its column "
+            "chunks: use format.compression_codec)."
+        ],
     ),
     # Wrong types: the JSON type given is named, never the value.
     (
@@ -317,8 +338,8 @@ INVALID: list[tuple[str, Any, list[str]]] = [
             }
         ),
         [
-            "format.block_size_mb is not supported by this connector yet; remove it (the output "
-            "is JSONL or CSV, which have no Parquet blocks, pages or dictionaries)."
+            "format.block_size_mb is not supported by this connector yet; remove it (it is a "
+            'Parquet setting; set format.format_type to "Parquet" to use it).'
         ],
     ),
     (
