@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from destination_s3.encryption import Encryption, parse_encryption
+from destination_s3.layout import PathTemplate, parse_path_template
 
 MIB = 1024 * 1024
 
@@ -138,6 +139,8 @@ class ConnectorConfig:
     encryption: Encryption = field(default_factory=Encryption)
     write_manifest: bool = True
     parquet: ParquetOptions = field(default_factory=ParquetOptions)
+    # s3_path_format: the folders of each object under the bucket path (None: the seed's layout).
+    path_template: PathTemplate | None = None
 
     @property
     def extension(self) -> str:
@@ -154,6 +157,7 @@ class ConnectorConfig:
         location = self.location
         return (
             f"bucket={location.bucket} region={location.region} path={location.path or '/'} "
+            f"path_format={self.path_template.text if self.path_template else 'default'} "
             f"endpoint={location.endpoint or 'AWS default'} auth={_auth_name(self.credentials)} "
             f"format={self.output_format.value} compression={self._codec_name()} "
             f"stream_prefix={self.stream_prefix!r} "
@@ -202,6 +206,7 @@ def parse_config(raw: Mapping[str, Any]) -> ConnectorConfig:
         encryption=parse_encryption(raw.get("encryption")),
         write_manifest=raw.get("write_manifest", True) is not False,
         parquet=_parse_parquet(raw["format"]),
+        path_template=parse_path_template(raw.get("s3_path_format")),
     )
 
 

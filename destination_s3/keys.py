@@ -30,14 +30,15 @@ MARKER_SUFFIX = ".marker"
 
 # S3 refuses longer keys (KeyTooLongError); some S3-compatible stores silently accept them.
 S3_MAX_KEY_BYTES = 1024
-# The longest object name we write: `YYYY_MM_DD_<epoch ms>_0.<ext>`, with room for the compressed
-# extensions and a generation id of 19 digits in the marker's key.
-_LONGEST_MARKED_NAME = len("9999999999999999999/2026_11_29_99999999999999_0.jsonl.zst.marker")
 
 # The names this connector gives its objects: only these are ever deleted by an overwrite. The
 # compressed extensions are exactly those of config.Compression (`.gz`, `.zst`); Parquet
 # compresses inside the file.
-_OWN_OBJECT_NAME = re.compile(r"\d{4}_\d{2}_\d{2}_\d+_\d+\.((jsonl|csv)(\.gz|\.zst)?|parquet)")
+# ASCII digits only: a key we could not have written is never deleted.
+OWN_OBJECT_NAME_PATTERN = (
+    r"[0-9]{4}_[0-9]{2}_[0-9]{2}_[0-9]+_[0-9]+\.(?:(?:jsonl|csv)(?:\.gz|\.zst)?|parquet)"
+)
+_OWN_OBJECT_NAME = re.compile(OWN_OBJECT_NAME_PATTERN)
 
 
 # Never produced by escaping (an escaped `%` is always followed by two hex digits).
@@ -76,15 +77,11 @@ def generation_markers_prefix(bucket_path: str, directory: str) -> str:
     return f"{root}{GENERATIONS_FOLDER}/{directory[len(root) :]}"
 
 
-def generation_marker_key(markers_prefix: str, generation_id: int, object_key: str) -> str:
-    """An empty object whose key says: `object_key` was written by generation `generation_id`."""
-    return f"{markers_prefix}{generation_id}/{object_key.rsplit('/', 1)[-1]}{MARKER_SUFFIX}"
-
-
-def longest_key_bytes(markers_prefix: str) -> int:
-    """The longest key (in bytes, as S3 counts) this connector can write for a stream: its
-    generation markers are longer than its data objects."""
-    return len(markers_prefix.encode()) + _LONGEST_MARKED_NAME
+def generation_marker_key(markers_prefix: str, generation_id: int, marker_name: str) -> str:
+    """An empty object whose key says: the object `marker_name` stands for (layout.py: its key
+    below the stream's root, as one segment; the object's name in the default layout) was
+    written by generation `generation_id`."""
+    return f"{markers_prefix}{generation_id}/{marker_name}{MARKER_SUFFIX}"
 
 
 def is_own_object_name(name: str) -> bool:
@@ -93,15 +90,20 @@ def is_own_object_name(name: str) -> bool:
     return _OWN_OBJECT_NAME.fullmatch(name) is not None
 
 
-def parse_marker(relative_key: str) -> tuple[int, str] | None:
-    """(generation, object name) of a marker key relative to its stream's markers prefix, or None
+def split_marker(relative_key: str) -> tuple[int, str] | None:
+    """(generation, marker name) of a marker key relative to its stream's markers prefix, or None
     for anything else: a deeper key belongs to a namespaced stream whose namespace is this
     stream's name. Markers written before MARKER_SUFFIX existed have the object's name alone."""
     generation, _, name = relative_key.partition("/")
-    if not (generation.isascii() and generation.isdigit()):
+    if not (generation.isascii() and generation.isdigit()) or not name or "/" in name:
         return None
-    name = name.removesuffix(MARKER_SUFFIX)
-    return (int(generation), name) if is_own_object_name(name) else None
+    return int(generation), name.removesuffix(MARKER_SUFFIX)
+
+
+def parse_marker(relative_key: str) -> tuple[int, str] | None:
+    """(generation, object name) of a marker of the default layout, or None."""
+    parsed = split_marker(relative_key)
+    return parsed if parsed is not None and is_own_object_name(parsed[1]) else None
 
 
 def object_key(directory: str, opened_at_ms: int, extension: str) -> str:
@@ -111,16 +113,18 @@ def object_key(directory: str, opened_at_ms: int, extension: str) -> str:
 
 @dataclass
 class KeyAllocator:
-    """Hands out object keys that never repeat within this process.
+    """Hands out objects' open times (epoch ms) that never repeat for a stream in this process.
 
     Two objects of one stream opened in the same millisecond would get the same key, so the second
-    takes the next free millisecond. (Across processes, the conditional completion of every upload
+    takes the next free millisecond. Per stream root, not per folder: with a path template the
+    folder is computed from the time handed out, so an object never lands in the folder of
+    another time than its name's. (Across processes, the conditional completion of every upload
     refuses to replace an existing object.)
     """
 
     _last_ms: dict[str, int] = field(default_factory=dict)
 
-    def next_key(self, directory: str, now_ms: int, extension: str) -> str:
-        opened_at_ms = max(now_ms, self._last_ms.get(directory, -1) + 1)
-        self._last_ms[directory] = opened_at_ms
-        return object_key(directory, opened_at_ms, extension)
+    def next_ms(self, stream_root: str, now_ms: int) -> int:
+        opened_at_ms = max(now_ms, self._last_ms.get(stream_root, -1) + 1)
+        self._last_ms[stream_root] = opened_at_ms
+        return opened_at_ms

@@ -12,8 +12,10 @@ has a marker recording it (keys.py), so the rule is applied exactly:
   truncate refresh (`minimum_generation_id == generation_id`);
 - an `overwrite` sync without generation ids removes every earlier object, as before refreshes.
 
-Only the stream's direct children named like our objects are candidates: never a neighbour's
-files, never a sub-folder, never a file someone else put there.
+Only keys below the stream's root that its layout could have written are candidates (layout.py):
+in the default layout the root's direct children named like our objects; with a path template,
+the keys its folders after the root and our object names match. Never a neighbour's files, never
+a file someone else put there.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import logging
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from destination_s3.keys import is_own_object_name, parse_marker
+from destination_s3.keys import split_marker
 from destination_s3.storage import Bucket, StoredObject
 from destination_s3.writer import StreamTarget
 
@@ -47,23 +49,25 @@ def plan_removal(
 ) -> Removal:
     """Pure: what to delete, given the keys directly under the stream's directory and under its
     markers prefix, and the keys this sync wrote."""
-    directory, markers_prefix = target.directory, target.markers_prefix
+    layout, markers_prefix = target.layout, target.markers_prefix
+    directory = layout.root
     minimum = target.minimum_generation_id
     generations: dict[str, list[int]] = {}
     markers_of: dict[str, list[str]] = {}
     stale_markers = []
     for marker in marker_keys:
-        parsed = parse_marker(marker[len(markers_prefix) :])
-        if parsed is None:
+        parsed = split_marker(marker[len(markers_prefix) :])
+        key = layout.object_key_of_marker(parsed[1]) if parsed is not None else None
+        if parsed is None or key is None:
             continue
-        generation, name = parsed
-        generations.setdefault(directory + name, []).append(generation)
-        markers_of.setdefault(directory + name, []).append(marker)
+        generation = parsed[0]
+        generations.setdefault(key, []).append(generation)
+        markers_of.setdefault(key, []).append(marker)
         if generation < minimum:
             stale_markers.append(marker)
     objects, kept, unrecorded = [], [], 0
     for key in object_keys:
-        if key in written or not is_own_object_name(key[len(directory) :]):
+        if key in written or not layout.is_own_key(key[len(directory) :]):
             continue
         recorded = generations.get(key)
         if target.truncate and target.generation_id is None:
@@ -89,7 +93,8 @@ def remove_earlier_objects(
     if not needs_removal(target):
         return []
     markers = bucket.list_keys(target.markers_prefix) if target.generation_id is not None else ()
-    listed = {o.key: o for o in bucket.list_objects(target.directory, delimiter="/")}
+    delimiter = None if target.layout.recursive else "/"
+    listed = {o.key: o for o in bucket.list_objects(target.directory, delimiter=delimiter)}
     removal = plan_removal(target, listed, markers, written)
     where = bucket.url(target.directory)
     if removal.objects:

@@ -14,12 +14,8 @@ from destination_s3.compression import Compressor
 from destination_s3.config import ConnectorConfig, OutputFormat
 from destination_s3.encoders import LineEncoder, encoder_for, root_level_properties
 from destination_s3.errors import CatalogError
-from destination_s3.keys import (
-    S3_MAX_KEY_BYTES,
-    generation_markers_prefix,
-    longest_key_bytes,
-    stream_directory,
-)
+from destination_s3.keys import S3_MAX_KEY_BYTES, generation_markers_prefix
+from destination_s3.layout import PROCESS_SYNC_ID, stream_layout
 from destination_s3.writer import StreamTarget, StreamWriter
 
 if TYPE_CHECKING:
@@ -40,10 +36,12 @@ class StreamPlan:
 
 
 def plan_streams(
-    config: ConnectorConfig, catalog: ConfiguredCatalog
+    config: ConnectorConfig, catalog: ConfiguredCatalog, sync_id: str = PROCESS_SYNC_ID
 ) -> dict[StreamKey, StreamPlan]:
-    """What each configured stream's writer needs, checked before any record is read."""
+    """What each configured stream's writer needs, checked before any record is read. `sync_id`
+    is the value of a path template's ${SYNC_ID}."""
     plans: dict[StreamKey, StreamPlan] = {}
+    roots: dict[str, str] = {}
     for configured in catalog.streams:
         stream = configured.stream
         name, namespace = stream.name, stream.namespace or None
@@ -75,21 +73,39 @@ def plan_streams(
             header, encode = encoder_for(
                 config.output_format, root_level_properties(stream.json_schema)
             )
-        directory = stream_directory(config.location.path, namespace, config.stream_prefix, name)
-        markers_prefix = generation_markers_prefix(config.location.path, directory)
-        if longest_key_bytes(markers_prefix) > S3_MAX_KEY_BYTES:
-            shown = f"{namespace}.{name}" if namespace else name
+        layout = stream_layout(
+            config.path_template,
+            config.location.path,
+            namespace,
+            config.stream_prefix,
+            name,
+            sync_id,
+        )
+        markers_prefix = generation_markers_prefix(config.location.path, layout.root)
+        shown = f"{namespace}.{name}" if namespace else name
+        shown = f"{shown[:100]}{'…' if len(shown) > 100 else ''}"
+        longest = layout.longest_key_bytes(markers_prefix)
+        if longest > S3_MAX_KEY_BYTES:
             raise CatalogError(
-                f"Stream '{shown[:100]}{'…' if len(shown) > 100 else ''}': its object keys would "
-                f"be up to {longest_key_bytes(markers_prefix)} bytes long, over S3's limit of "
-                f"{S3_MAX_KEY_BYTES}. To fix: shorten the S3 Bucket Path, the stream prefix, or "
-                "the stream's name or namespace (namespace mapping in the connection).",
+                f"Stream '{shown}': its object keys would be up to {longest} bytes long, over "
+                f"S3's limit of {S3_MAX_KEY_BYTES}. To fix: shorten the S3 Bucket Path, the "
+                "path format, the stream prefix, or the stream's name or namespace (namespace "
+                "mapping in the connection).",
+                user_can_fix=True,
+            )
+        other = roots.setdefault(layout.root, shown)
+        if other != shown:
+            # One stream's overwrite would remove the other's objects.
+            raise CatalogError(
+                f"Streams '{other}' and '{shown}' would both be written below "
+                f"{layout.root}. To fix: put ${{NAMESPACE}} and ${{STREAM_NAME}} in separate "
+                "folders of s3_path_format, or rename one stream.",
                 user_can_fix=True,
             )
         target = StreamTarget(
             name=name,
             namespace=namespace,
-            directory=directory,
+            layout=layout,
             header=header,
             sync_mode=sync_mode,
             truncate=truncate,

@@ -10,7 +10,6 @@ import logging
 import os
 import queue
 import time
-import uuid
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -19,6 +18,7 @@ from destination_s3.config import MIB, ConnectorConfig
 from destination_s3.errors import Cancelled, InputError
 from destination_s3.intake import Intake
 from destination_s3.keys import KeyAllocator
+from destination_s3.layout import sync_id_value
 from destination_s3.ledger import StateLedger, state_message, state_stream
 from destination_s3.manifest import StreamEntry, SyncStates, build_manifest, manifest_key
 from destination_s3.retention import remove_earlier_objects
@@ -94,7 +94,9 @@ class Sync:
         self._bucket = bucket
         self._tuning = tuning or Tuning()
         self._clock = clock
-        self._streams: dict[StreamKey, StreamPlan] = plan_streams(config, catalog)
+        self._streams: dict[StreamKey, StreamPlan] = plan_streams(
+            config, catalog, sync_id_value(catalog.sync_id)
+        )
         self._ledger = StateLedger()
         self._completed: queue.SimpleQueue[Completion] = queue.SimpleQueue()
         self._pool = UploadPool(
@@ -113,7 +115,7 @@ class Sync:
         self._states = SyncStates()
         # The manifest's name: the platform's sync id, else one of this process.
         self._catalog_sync_id = catalog.sync_id
-        self._sync_id = str(catalog.sync_id) if catalog.sync_id is not None else uuid.uuid4().hex
+        self._sync_id = sync_id_value(catalog.sync_id)
         self._records_committed = 0
         self._states_emitted = 0
         self._started = clock()

@@ -21,6 +21,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 
 from destination_s3.config import ConnectorConfig, parse_config
+from destination_s3.layout import PathTemplateError, parse_path_template
 
 Schema = Mapping[str, Any]
 FieldPath = tuple[str, ...]
@@ -31,7 +32,6 @@ _PARQUET_ONLY = 'it is a Parquet setting; set format.format_type to "Parquet" to
 # it must not quietly produce other objects than it asks for, so these are refused, with what would
 # differ, until supported. Other unknown fields are only warned about.
 AIRBYTE_S3_OPTIONS: dict[str, str] = {
-    "s3_path_format": "object keys would not follow that path format",
     "file_name_pattern": "object names would not follow that pattern",
     "format.compression_codec": "it is Parquet's and Avro's codec setting; JSONL and CSV are "
     'compressed with format.compression, e.g. {"compression_type": "GZIP"}',
@@ -137,6 +137,11 @@ def validate_config(raw: Mapping[str, Any]) -> ValidatedConfig:
             walk.add(
                 f"{_label(path, error.schema)} does not satisfy the spec's {error.validator} rule."
             )
+    if not walk.problems and isinstance(config.get("s3_path_format"), str):
+        try:
+            parse_path_template(config["s3_path_format"])
+        except PathTemplateError as invalid:
+            walk.add(f"{invalid}.")
     if walk.problems:
         raise ConfigError(" ".join(walk.problems), walk.problems)
     ignored = ", ".join(walk.ignored)

@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from destination_s3.compression import Compressor, new_compressor
 from destination_s3.config import Compression
 from destination_s3.keys import KeyAllocator, generation_marker_key
+from destination_s3.layout import StreamLayout
 from destination_s3.ledger import ObjectTicket, StateLedger
 from destination_s3.storage import Bucket
 from destination_s3.upload import ObjectUpload
@@ -32,7 +33,7 @@ class StreamTarget:
 
     name: str
     namespace: str | None
-    directory: str  # ends with "/"
+    layout: StreamLayout  # where its objects go (the default layout, or s3_path_format's)
     header: bytes
     sync_mode: str  # as the catalog asked: append, overwrite, append_dedup…
     truncate: bool  # overwrite / truncate refresh: earlier objects go after a successful sync
@@ -41,6 +42,11 @@ class StreamTarget:
     minimum_generation_id: int
     # Where generation markers go: every object of a sync that has a generation id gets one.
     markers_prefix: str
+
+    @property
+    def directory(self) -> str:
+        """The stream's root (ends with "/"): every object of the stream is below it."""
+        return self.layout.root
 
 
 @dataclass
@@ -201,7 +207,9 @@ class StreamWriter:
                 # a later sync keeps it or removes it by what the protocol says of that
                 # generation (a marker whose object never completed is harmless).
                 marker = generation_marker_key(
-                    target.markers_prefix, target.generation_id, upload.key
+                    target.markers_prefix,
+                    target.generation_id,
+                    target.layout.marker_name(upload.key),
                 )
                 bucket.put_object(marker, b"", "application/octet-stream")
             completion.etag = upload.complete(tail)
@@ -222,7 +230,8 @@ class StreamWriter:
 
     def _open(self, record_number: int) -> None:
         settings = self._settings
-        key = self._keys.next_key(self.target.directory, self._now_ms(), settings.extension)
+        layout = self.target.layout
+        key = layout.object_key(self._keys.next_ms(layout.root, self._now_ms()), settings.extension)
         metadata = {}
         if self.target.generation_id is not None:
             metadata["ab-generation-id"] = str(self.target.generation_id)

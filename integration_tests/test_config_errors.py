@@ -38,8 +38,8 @@ def _invalid_configs(make_config: MakeConfig, bucket: str) -> list[tuple[dict[st
             '"ZSTD"; got "SNAPPY".',
         ),
         (
-            make_config(bucket, s3_path_format="${NAMESPACE}/${STREAM_NAME}/"),
-            "s3_path_format is not supported by this connector yet",
+            make_config(bucket, file_name_pattern="{date}_{part_number}"),
+            "file_name_pattern is not supported by this connector yet",
         ),
     ]
 

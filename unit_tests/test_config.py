@@ -291,7 +291,8 @@ def test_summary_shows_the_settings() -> None:
         )
     )
     assert parsed.summary() == (
-        "bucket=tarsal-s3-destination region=eu-west-1 path=data/raw endpoint=AWS default "
+        "bucket=tarsal-s3-destination region=eu-west-1 path=data/raw path_format=default "
+        "endpoint=AWS default "
         f"auth=iam_role({ROLE_ARN}) format=csv_root_level compression=none stream_prefix='tarsal_' "
         "file_size_mb=64 flush_interval_seconds=30 encryption=SSE-KMS(alias/data)"
     )

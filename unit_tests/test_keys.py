@@ -14,12 +14,12 @@ from destination_s3.keys import (
     generation_marker_key,
     generation_markers_prefix,
     is_own_object_name,
-    longest_key_bytes,
     object_key,
     parse_marker,
     safe_segment,
     stream_directory,
 )
+from destination_s3.layout import stream_layout
 
 # Frozen instants (UTC) and their epoch milliseconds.
 LEAP_DAY_LAST_MS = 1709251199999  # 2024-02-29T23:59:59.999Z
@@ -89,7 +89,7 @@ def test_object_key_date_is_utc_whatever_the_local_zone(
 
 def test_full_key_from_directory_and_allocator() -> None:
     directory = stream_directory("data/raw", "public", "tarsal_", "users")
-    key = KeyAllocator().next_key(directory, NOV_2023_MS, "jsonl")
+    key = object_key(directory, KeyAllocator().next_ms(directory, NOV_2023_MS), "jsonl")
     assert key == "data/raw/public/tarsal_users/2023_11_14_1700000000123_0.jsonl"
 
 
@@ -112,23 +112,24 @@ def test_generation_markers_prefix(
 def test_generation_marker_key_names_the_generation_and_the_object() -> None:
     directory = stream_directory("data/raw", "public", "", "users")
     key = object_key(directory, NOV_2023_MS, "jsonl")
-    marker = generation_marker_key(generation_markers_prefix("data/raw", directory), 12, key)
+    name = key.rsplit("/", 1)[-1]
+    marker = generation_marker_key(generation_markers_prefix("data/raw", directory), 12, name)
     assert marker == (
         "data/raw/_tarsal_generations/public/users/12/2023_11_14_1700000000123_0.jsonl.marker"
     )
 
 
 @pytest.mark.parametrize(
-    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst"]
+    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst", "parquet"]
 )
 def test_a_marker_never_carries_a_data_file_extension(extension: str) -> None:
     # Readers glob `**/*.csv` / `**/*.jsonl.gz`…: an empty marker must not match.
-    marker = generation_marker_key("_tarsal_generations/users/", 3, f"users/x_0.{extension}")
+    marker = generation_marker_key("_tarsal_generations/users/", 3, f"x_0.{extension}")
     assert not marker.endswith((".jsonl", ".csv", ".gz", ".zst"))
 
 
 @pytest.mark.parametrize(
-    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst"]
+    "extension", ["jsonl", "csv", "jsonl.gz", "csv.gz", "jsonl.zst", "csv.zst", "parquet"]
 )
 def test_every_extension_written_is_an_own_name_and_fits_the_longest_marker(
     extension: str,
@@ -136,9 +137,10 @@ def test_every_extension_written_is_an_own_name_and_fits_the_longest_marker(
     key = object_key("users/", 99_999_999_999_999, extension)
     name = key.removeprefix("users/")
     assert is_own_object_name(name)
-    marker = generation_marker_key("", 9_999_999_999_999_999_999, key)
+    marker = generation_marker_key("", 9_999_999_999_999_999_999, name)
     assert parse_marker(marker) == (9_999_999_999_999_999_999, name)
-    assert len(marker.encode()) <= longest_key_bytes("")
+    layout = stream_layout(None, "", None, "", "users", "1")
+    assert len(marker.encode()) <= layout.longest_key_bytes("")
 
 
 @pytest.mark.parametrize(
@@ -315,7 +317,7 @@ def test_directories_of_distinct_streams_are_distinct() -> None:
 
 def test_key_allocator_never_repeats_within_one_millisecond() -> None:
     allocator = KeyAllocator()
-    keys = [allocator.next_key("s/", NOV_2023_MS, "jsonl") for _ in range(1000)]
+    keys = [object_key("s/", allocator.next_ms("s/", NOV_2023_MS), "jsonl") for _ in range(1000)]
     assert len(set(keys)) == 1000
     assert keys[0] == object_key("s/", NOV_2023_MS, "jsonl")
     assert keys[1] == object_key("s/", NOV_2023_MS + 1, "jsonl")
@@ -324,18 +326,14 @@ def test_key_allocator_never_repeats_within_one_millisecond() -> None:
 
 def test_key_allocator_keeps_one_clock_per_stream() -> None:
     allocator = KeyAllocator()
-    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1000, "csv")
-    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1001, "csv")
+    assert [allocator.next_ms("a/", 1000), allocator.next_ms("a/", 1000)] == [1000, 1001]
     # Another stream at the same millisecond is not pushed by the first stream's clock.
-    assert allocator.next_key("b/", 1000, "csv") == object_key("b/", 1000, "csv")
-    assert allocator.next_key("a/", 1000, "csv") == object_key("a/", 1002, "csv")
-    assert allocator.next_key("b/", 1000, "csv") == object_key("b/", 1001, "csv")
+    assert allocator.next_ms("b/", 1000) == 1000
+    assert [allocator.next_ms("a/", 1000), allocator.next_ms("b/", 1000)] == [1002, 1001]
 
 
 def test_key_allocator_follows_the_clock_and_survives_it_going_back() -> None:
     allocator = KeyAllocator()
-    assert allocator.next_key("s/", 5000, "jsonl") == object_key("s/", 5000, "jsonl")
-    assert allocator.next_key("s/", 9000, "jsonl") == object_key("s/", 9000, "jsonl")
-    # The clock steps back: the key still moves forward.
-    assert allocator.next_key("s/", 100, "jsonl") == object_key("s/", 9001, "jsonl")
-    assert allocator.next_key("s/", 9500, "jsonl") == object_key("s/", 9500, "jsonl")
+    assert [allocator.next_ms("s/", 5000), allocator.next_ms("s/", 9000)] == [5000, 9000]
+    # The clock steps back: the time handed out still moves forward.
+    assert [allocator.next_ms("s/", 100), allocator.next_ms("s/", 9500)] == [9001, 9500]

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import pytest
 
+from destination_s3.layout import stream_layout
 from destination_s3.retention import Removal, needs_removal, plan_removal
 from destination_s3.writer import StreamTarget
 
-DIRECTORY = "data/users/"
+LAYOUT = stream_layout(None, "data", None, "", "users", "1")
+DIRECTORY = LAYOUT.root  # data/users/
 MARKERS = "data/_tarsal_generations/users/"
 
 GEN0 = DIRECTORY + "2023_01_01_1672531200000_0.jsonl"
@@ -43,7 +45,7 @@ def _target(
     return StreamTarget(
         name="users",
         namespace=None,
-        directory=DIRECTORY,
+        layout=LAYOUT,
         header=b"",
         sync_mode=sync_mode,
         truncate=truncate,

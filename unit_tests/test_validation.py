@@ -343,14 +343,44 @@ INVALID: list[tuple[str, Any, list[str]]] = [
         ],
     ),
     (
-        "path format and file name pattern",
+        "file name pattern",
         config(s3_path_format="${NAMESPACE}/${STREAM_NAME}/", file_name_pattern="{date}"),
         [
-            "s3_path_format is not supported by this connector yet; remove it "
-            "(object keys would not follow that path format).",
             "file_name_pattern is not supported by this connector yet; remove it "
             "(object names would not follow that pattern).",
         ],
+    ),
+    # s3_path_format: the template's own problems, each named with its fix.
+    (
+        "path format without the stream name",
+        config(s3_path_format="${NAMESPACE}/${YEAR}"),
+        [
+            "s3_path_format: it has no ${STREAM_NAME}: two streams would share objects; add "
+            "it, e.g. ${NAMESPACE}/${STREAM_NAME}."
+        ],
+    ),
+    (
+        "path format with an unknown variable",
+        config(s3_path_format="${STREAM_NAME}/${DATE}"),
+        [
+            "s3_path_format: unknown variable ${DATE}; use one of NAMESPACE, STREAM_NAME, YEAR, "
+            "MONTH, DAY, HOUR, MINUTE, EPOCH, SYNC_ID, UUID."
+        ],
+    ),
+    (
+        "path format with a parent folder",
+        config(s3_path_format="${STREAM_NAME}/../x"),
+        ["s3_path_format: a folder named `..` is not allowed; rename it."],
+    ),
+    (
+        "path format with an empty folder",
+        config(s3_path_format="${STREAM_NAME}//${YEAR}"),
+        ["s3_path_format: it has an empty folder name (`//`); remove the extra `/`."],
+    ),
+    (
+        "path format too long",
+        config(s3_path_format="${STREAM_NAME}/" + "x" * 600),
+        ["s3_path_format must be at most 512 characters long; the value given is longer."],
     ),
     (
         "JSONL flattening",
@@ -433,7 +463,6 @@ def test_each_airbyte_option_that_changes_output_is_refused(path: str) -> None:
     [
         ("format.flattening", "No flattening"),
         ("format.compression_codec", "UNCOMPRESSED"),
-        ("s3_path_format", ""),
         ("file_name_pattern", None),
         ("access_key_id", ""),
     ],

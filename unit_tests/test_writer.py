@@ -13,6 +13,7 @@ import zstandard
 
 from destination_s3.config import Compression
 from destination_s3.keys import KeyAllocator
+from destination_s3.layout import stream_layout
 from destination_s3.ledger import StateLedger
 from destination_s3.storage import Bucket
 from destination_s3.uploads import ByteBudget, UploadPool
@@ -32,7 +33,7 @@ def _writer(
     target = StreamTarget(
         name="users",
         namespace=None,
-        directory="users/",
+        layout=stream_layout(None, "", None, "", "users", "1"),
         header=header,
         sync_mode="append",
         truncate=False,
