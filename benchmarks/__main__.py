@@ -56,31 +56,45 @@ ALL_CASES = (
     "jsonl_gzip",
     "jsonl_zstd",
     "csv",
+    "csv_gzip",
+    "csv_zstd",
     "csv_root",
+    "csv_root_gzip",
+    "csv_root_zstd",
     "parquet",
+    "parquet_zstd",
+    "parquet_gzip",
+    "parquet_uncompressed",
     "many_streams",
     "many_parquet",
     "large",
 )
 DEFAULT_CASES = ALL_CASES
 
-FORMATS: dict[str, dict[str, Any]] = {
-    "jsonl": {"format_type": "JSONL"},
-    "jsonl_gzip": {"format_type": "JSONL", "compression": {"compression_type": "GZIP"}},
-    "jsonl_zstd": {"format_type": "JSONL", "compression": {"compression_type": "ZSTD"}},
-    "csv": {"format_type": "CSV", "flattening": "No flattening"},
-    "csv_root": {"format_type": "CSV", "flattening": "Root-level flattening"},
-    "parquet": {"format_type": "Parquet", "compression_codec": "SNAPPY"},
+_TEXT_FORMATS: dict[str, tuple[str, dict[str, Any]]] = {
+    "jsonl": ("JSONL", {"format_type": "JSONL"}),
+    "csv": ("CSV, no flattening", {"format_type": "CSV", "flattening": "No flattening"}),
+    "csv_root": (
+        "CSV, root-level flattening",
+        {"format_type": "CSV", "flattening": "Root-level flattening"},
+    ),
 }
-# The file-name extension of every object a format writes: the codec actually used.
-EXTENSIONS = {
-    "jsonl": ".jsonl",
-    "jsonl_gzip": ".jsonl.gz",
-    "jsonl_zstd": ".jsonl.zst",
-    "csv": ".csv",
-    "csv_root": ".csv",
-    "parquet": ".parquet",
-}
+_TEXT_CODECS = {"": ("", ""), "_gzip": ("GZIP", ".gz"), "_zstd": ("ZSTD", ".zst")}
+_PARQUET_CODECS = {"": "SNAPPY", "_zstd": "ZSTD", "_gzip": "GZIP", "_uncompressed": "UNCOMPRESSED"}
+# Every format and codec: its config, the label of its row, and the extension of its objects.
+FORMATS: dict[str, dict[str, Any]] = {}
+LABELS: dict[str, str] = {}
+EXTENSIONS: dict[str, str] = {}
+for _name, (_label, _format) in _TEXT_FORMATS.items():
+    for _suffix, (_codec, _extension) in _TEXT_CODECS.items():
+        _compression = {"compression": {"compression_type": _codec}} if _codec else {}
+        FORMATS[_name + _suffix] = {**_format, **_compression}
+        LABELS[_name + _suffix] = f"{_label}, {_codec}" if _codec else _label
+        EXTENSIONS[_name + _suffix] = f".{_name.partition('_')[0]}{_extension}"
+for _suffix, _codec in _PARQUET_CODECS.items():
+    FORMATS["parquet" + _suffix] = {"format_type": "Parquet", "compression_codec": _codec}
+    LABELS["parquet" + _suffix] = f"Parquet, {_codec}"
+    EXTENSIONS["parquet" + _suffix] = ".parquet"
 
 
 @dataclass(frozen=True)
@@ -104,13 +118,8 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
     many = replace(base, streams=args.many_streams)
     large_records = math.ceil(args.large_gb * 1e9 / args.record_size)
     large = replace(base, records=large_records)
-    every = {
-        "jsonl": Case("jsonl", "JSONL", "jsonl", base),
-        "jsonl_gzip": Case("jsonl_gzip", "JSONL, GZIP", "jsonl_gzip", base),
-        "jsonl_zstd": Case("jsonl_zstd", "JSONL, ZSTD", "jsonl_zstd", base),
-        "csv": Case("csv", "CSV, no flattening", "csv", base),
-        "csv_root": Case("csv_root", "CSV, root-level flattening", "csv_root", base),
-        "parquet": Case("parquet", "Parquet, SNAPPY", "parquet", base),
+    every = {name: Case(name, LABELS[name], name, base) for name in FORMATS}
+    every |= {
         "many_streams": Case(
             "many_streams", f"JSONL, {args.many_streams} streams interleaved", "jsonl", many
         ),
@@ -133,11 +142,11 @@ def build_cases(args: argparse.Namespace) -> list[Case]:
 
 
 def csv_header_columns(output_format: str) -> frozenset[str] | None:
-    """Column names each object's header line must contain (None: no header, JSONL)."""
-    if output_format == "csv":
-        return frozenset({"data"})
-    if output_format == "csv_root":
+    """Column names each object's header line must contain (None: no header, JSONL, Parquet)."""
+    if output_format.startswith("csv_root"):
         return frozenset(JSON_SCHEMA["properties"])
+    if output_format.startswith("csv"):
+        return frozenset({"data"})
     return None
 
 
