@@ -251,18 +251,24 @@ def test_overwrite_replaces_earlier_parquet_objects_and_keeps_siblings(
 def test_many_interleaved_streams_each_get_valid_parquet_files(
     s3: MotoServer, bucket: str, make_config: MakeConfig, tmp_path: Path
 ) -> None:
-    names = [f"s{index:03d}" for index in range(200)]
+    names = [f"s{index:03d}" for index in range(500)]
     catalog = configured_catalog([{"name": name, "json_schema": SCHEMA} for name in names])
     messages = [
-        record(name, {"user_id": n, "email": "x" * 500}) for n in range(30) for name in names
+        record(name, {"user_id": n, "email": "x" * 300}) for n in range(8) for name in names
     ]
-    # A 2 MB budget: row groups are written early (and objects completed) to stay inside it.
-    env = {"DESTINATION_S3_BUFFER_MB": "2"}
+    # A 1 MB budget: row groups are written early (and objects completed) to stay inside it.
+    env = {"DESTINATION_S3_BUFFER_MB": "1"}
     run = run_write(parquet_config(make_config, bucket), catalog, messages, env=env, timeout=240)
     run.assert_success()
-    for name in names[::37]:
+    keys = s3.data_keys(bucket)
+    assert {key.split("/")[0] for key in keys} == set(names)
+    schemas = set()
+    for name in names[::50]:
         ids: list[int] = []
         for key in direct_keys(s3, bucket, f"{name}/"):
             path, _ = download(s3, bucket, key, tmp_path)
-            ids.extend(pq.read_table(path, columns=["user_id"]).column(0).to_pylist())
-        assert ids == list(range(30)), name
+            table = pq.read_table(path)
+            schemas.add(table.schema.to_string())
+            ids.extend(table.column("user_id").to_pylist())
+        assert ids == list(range(8)), name
+    assert len(schemas) == 1  # every stream of one schema: one Parquet schema
