@@ -8,9 +8,9 @@ JSONL and unflattened CSV never parse `data`: the source's JSON bytes are copied
 from __future__ import annotations
 
 import csv
-import json
 import os
-from collections.abc import Callable, Iterator, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any
 
 import msgspec
@@ -47,44 +47,49 @@ def encode_csv_no_flattening(ab_id: bytes, emitted_at: bytes, data: bytes) -> by
     )
 
 
-# msgspec rather than orjson: it keeps integers beyond 64 bits exact (orjson turns them into
-# floats), and it is faster here.
-_parse_object = msgspec.json.Decoder(dict[str, Any]).decode
+# Root-level flattening reads `data` as raw JSON per field (msgspec.Raw) and builds each row as
+# bytes: a cell holds the value's JSON text as the source wrote it (numbers keep every digit and
+# their spelling, nested objects and arrays their text), a string its text, true/false, and null
+# or a missing field nothing. Only strings with escapes are decoded; nothing is re-encoded, so no
+# number can overflow on the way. Quoting is the csv module's QUOTE_MINIMAL (a cell is quoted
+# when it holds `,`, `"`, CR or LF; quotes are doubled), decided per cell from what the JSON
+# value can hold — a number or true/false never needs it — which costs less than the csv
+# module's character-by-character pass over every cell.
+RAW_NULL = msgspec.Raw(b"null")
+_NOT_MATCHABLE = re.compile(r'["\\\x00-\x1f]')
+_raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+_decode_string = msgspec.json.Decoder(str).decode
 _encode_json = msgspec.json.Encoder().encode
+_QUOTE, _BACKSLASH, _OPEN_OBJECT, _OPEN_ARRAY = 0x22, 0x5C, 0x7B, 0x5B
+_COMMA, _LF, _CR = 0x2C, 0x0A, 0x0D
 
 
-def _number_text(text: str) -> msgspec.Raw:
-    return msgspec.Raw(text.encode())
+def struct_can_match(names: Iterable[str]) -> bool:
+    """Whether a msgspec Struct can be renamed to these JSON keys: msgspec refuses a key holding
+    `"`, a backslash or a control character (such a stream takes the slower path)."""
+    return not any(_NOT_MATCHABLE.search(name) for name in names)
 
 
-def _parse_record(data: bytes) -> dict[str, Any]:
-    try:
-        return _parse_object(data)
-    except msgspec.ValidationError:
-        # Valid JSON with a number msgspec will not hold (beyond the float range, or an integer
-        # of thousands of digits): the standard library hands over every number's text, which
-        # is kept exactly as the source wrote it (a float would become infinity, written null).
-        parsed: dict[str, Any] = json.loads(
-            data, parse_int=_number_text, parse_float=_number_text, parse_constant=_number_text
-        )
-        return parsed
-
-
-def _cell(value: Any) -> str:
-    if value is None:
-        return ""
-    if value.__class__ is str:
-        return value
-    if value is True:
-        return "true"
-    if value is False:
-        return "false"
-    # Numbers, objects and arrays as compact JSON text: integers keep every digit.
-    return _encode_json(value).decode()
+def _csv_cell(raw: msgspec.Raw) -> bytes:
+    """One JSON value as a CSV cell (see above). A byte is looked for as an int: `0x22 in text`
+    costs a seventh of `b'"' in text`."""
+    text = bytes(raw)
+    first = text[0]
+    if first == _QUOTE:
+        # Without a backslash the JSON string's bytes are its text (JSON allows no raw control
+        # characters); with one, msgspec undoes the escapes.
+        text = _decode_string(text).encode() if _BACKSLASH in text else text[1:-1]
+    elif first not in (_OPEN_OBJECT, _OPEN_ARRAY):
+        return b"" if text == b"null" else text  # a number, true or false: never quoted
+    if _QUOTE in text:
+        return b'"' + text.replace(b'"', b'""') + b'"'
+    if _COMMA in text or _LF in text or _CR in text:
+        return b'"' + text + b'"'
+    return text
 
 
 class _LineSink:
-    """The file object csv.writer writes one row into."""
+    """The file object csv.writer writes one row into (the header)."""
 
     __slots__ = ("line",)
 
@@ -100,33 +105,47 @@ class RootLevelCsvEncoder:
 
     Fields the schema does not declare go, as one JSON object, into `_tarsal_additional_properties`,
     so nothing a source sends is dropped. A declared property whose name clashes with one of the
-    metadata columns is treated as undeclared, to keep every header name unique. Quoting is done
-    by the csv module (C), which is faster than any per-cell check in Python.
+    metadata columns is treated as undeclared, to keep every header name unique.
+
+    The common record — no undeclared field — is decoded in one msgspec call into a Struct of the
+    columns' raw values; any other goes through a dict of raw values. Both give the same cells.
     """
 
     def __init__(self, schema_properties: Sequence[str]) -> None:
         reserved = {AB_ID, EMITTED_AT, ADDITIONAL_PROPERTIES}
         self.columns = [name for name in dict.fromkeys(schema_properties) if name not in reserved]
         self._declared = frozenset(self.columns)
-        self._sink = _LineSink()
-        self._writer = csv.writer(self._sink, lineterminator="\r\n")
+        self._decode_row: Callable[[bytes], Any] | None = None
+        if struct_can_match(self.columns):
+            fields = [(f"c{index}", msgspec.Raw, RAW_NULL) for index in range(len(self.columns))]
+            renamed = {f"c{index}": name for index, name in enumerate(self.columns)}
+            row = msgspec.defstruct("Row", fields, rename=renamed, forbid_unknown_fields=True)
+            self._decode_row = msgspec.json.Decoder(row).decode
 
     def header(self) -> bytes:
-        self._writer.writerow([AB_ID, EMITTED_AT, *self.columns, ADDITIONAL_PROPERTIES])
-        return self._sink.line.encode()
+        sink = _LineSink()
+        csv.writer(sink, lineterminator="\r\n").writerow(
+            [AB_ID, EMITTED_AT, *self.columns, ADDITIONAL_PROPERTIES]
+        )
+        return sink.line.encode()
 
     def __call__(self, ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
-        record = _parse_record(data)
-        get = record.get
-        row = [ab_id.decode(), emitted_at.decode(), *[_cell(get(name)) for name in self.columns]]
-        if self._declared.issuperset(record):
-            row.append("")
-        else:
-            declared = self._declared
-            extra = {name: value for name, value in record.items() if name not in declared}
-            row.append(_encode_json(extra).decode())
-        self._writer.writerow(row)
-        return self._sink.line.encode()
+        if self._decode_row is not None:
+            try:
+                row = self._decode_row(data)
+            except msgspec.ValidationError:
+                pass
+            else:
+                cells = map(_csv_cell, msgspec.structs.astuple(row))
+                # The last "cell" ends the row: an empty _tarsal_additional_properties, CRLF.
+                return b",".join((ab_id, emitted_at, *cells, b"\r\n"))
+        record = _raw_fields(data)
+        values = [_csv_cell(record[name]) if name in record else b"" for name in self.columns]
+        declared = self._declared
+        extra = {name: value for name, value in record.items() if name not in declared}
+        # An object of raw values: it holds quotes, so it is always quoted.
+        additional = b'"' + _encode_json(extra).replace(b'"', b'""') + b'"' if extra else b""
+        return b",".join((ab_id, emitted_at, *values, additional)) + b"\r\n"
 
 
 _NO_FLATTENING_HEADER = f"{METADATA},data\r\n".encode()

@@ -40,6 +40,7 @@ from destination_s3.parquet_schema import (
     error_entry,
     row_struct,
     salvage_value,
+    struct_decodable,
 )
 
 # Raw lines of a stream wait until this many bytes are there to convert at once: small enough to
@@ -91,6 +92,7 @@ class StreamColumns:
         self.columns = list(columns)
         self.schema = arrow_schema(self.columns)
         self.row = row_struct(self.columns)
+        self.fast = struct_decodable(self.columns)
         line = msgspec.defstruct(
             "Line", [("ab_id", str), ("emitted_at", int), ("data", self.row)], array_like=True
         )
@@ -210,6 +212,8 @@ class _ChunkConverter:
         sys.setrecursionlimit(limit + _HEADROOM_FRAMES)
         try:
             try:
+                if not stream.fast:
+                    raise msgspec.DecodeError("a column name msgspec cannot match")
                 lines = stream.decode_lines(chunk)
             except (msgspec.DecodeError, RecursionError):
                 lines = self._by_record(chunk)
@@ -241,6 +245,8 @@ class _ChunkConverter:
             if not text:
                 continue
             try:
+                if not stream.fast:
+                    raise msgspec.DecodeError("a column name msgspec cannot match")
                 lines.append(stream.decode_line(text))
                 self._extras.append(None)
                 self._errors.append(None)

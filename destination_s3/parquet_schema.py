@@ -42,6 +42,8 @@ from typing import Any
 
 import msgspec
 
+from destination_s3.encoders import struct_can_match
+
 AB_ID = "_tarsal_ab_id"
 EMITTED_AT = "_tarsal_emitted_at"
 ADDITIONAL_PROPERTIES = "_tarsal_additional_properties"
@@ -150,10 +152,18 @@ CHECKED_IN_PYTHON = frozenset({Kind.BIG_INTEGER, Kind.BIG_NUMBER, Kind.TIME})
 _RAW_KINDS = frozenset({Kind.BIG_INTEGER, Kind.BIG_NUMBER, Kind.JSON})
 
 
+def struct_decodable(columns: Sequence[Column]) -> bool:
+    """Whether msgspec can decode records into `row_struct(columns)` (the fast path); if not, the
+    stream goes record by record."""
+    return struct_can_match(column.name for column in columns)
+
+
 def row_struct(columns: Sequence[Column]) -> type[msgspec.Struct]:
     """A msgspec Struct decoding one record's `data` into the declared columns' values (field
     `c<i>` is the i-th column); an undeclared field fails the decode, so the fast path only takes
-    records that have none. A missing field and a JSON null are both None (RAW_NULL for Raw)."""
+    records that have none. A missing field and a JSON null are both None (RAW_NULL for Raw).
+    Columns are renamed to their JSON names only when msgspec can match them all
+    (`struct_decodable`); otherwise the Struct only holds values for the record-by-record path."""
     fields: list[tuple[str, Any, Any]] = []
     for index, column in enumerate(columns):
         if column.kind in _RAW_KINDS:
@@ -161,6 +171,8 @@ def row_struct(columns: Sequence[Column]) -> type[msgspec.Struct]:
         else:
             fields.append((f"c{index}", FAST_TYPES[column.kind] | None, None))
     rename = {f"c{index}": column.name for index, column in enumerate(columns)}
+    if not struct_decodable(columns):
+        rename = {}
     return msgspec.defstruct("Row", fields, rename=rename, forbid_unknown_fields=True, kw_only=True)
 
 

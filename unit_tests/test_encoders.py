@@ -5,9 +5,11 @@ from __future__ import annotations
 import csv
 import io
 import json
+import random
 import uuid
 from typing import Any
 
+import msgspec
 import pytest
 
 from destination_s3.config import OutputFormat
@@ -173,10 +175,18 @@ def test_root_level_header_quotes_awkward_column_names() -> None:
     ]
 
 
-def test_root_level_writes_nested_values_as_compact_json() -> None:
-    encoder = RootLevelCsvEncoder(["n", "x"])
-    row = encoder(b"id", b"1", b'{"n": {"a": [1, 2.5, "q\\"r"]}, "x": 12345678901234567890123}')
-    assert row == b'id,1,"{""a"":[1,2.5,""q\\""r""]}",12345678901234567890123,\r\n'
+def test_root_level_writes_nested_values_as_the_source_wrote_them() -> None:
+    encoder = RootLevelCsvEncoder(["n", "x", "f"])
+    data = b'{"n": {"a": [1, 2.50, "q\\"r"]}, "x": 12345678901234567890123, "f": 1E5}'
+    row = encoder(b"id", b"1", data)
+    assert row == b'id,1,"{""a"": [1, 2.50, ""q\\""r""]}",12345678901234567890123,1E5,\r\n'
+
+
+def test_root_level_column_names_msgspec_cannot_match_still_fill_their_cells() -> None:
+    names = ['q"x', "back\\slash", "tab\t"]
+    encoder = RootLevelCsvEncoder(names)
+    data = json.dumps({'q"x': "a", "back\\slash": 2, "tab\t": None, "more": 1}).encode()
+    assert encoder(b"id", b"1", data) == b'id,1,a,2,,"{""more"":1}"\r\n'
 
 
 def test_root_level_john_doe() -> None:
@@ -388,3 +398,48 @@ def test_root_level_csv_keeps_numbers_msgspec_cannot_hold_as_the_source_wrote_th
     assert line.decode() == (
         f'id,1,{big},1e400,"{{""x"":-2.50E+999,""n"":[1,2.0]}}","{{""z"":1e-400}}"\r\n'
     )
+
+
+# Characters that matter to CSV quoting or JSON escaping, and some that do not.
+_NASTY = [",", '"', "\r", "\n", "\\", "/", " ", "\t", "\x00", "\x1f", "\x7f", "\x85", "\u2028"]
+_NASTY += ["a", "Z", "0", "é", "用", "😀", "'", ";", "{", "}", "[", "]", ":"]
+
+
+def _json_spelling(rng: random.Random) -> tuple[str, str]:
+    """(JSON text as a source may write it, the CSV cell text it must give)."""
+    kind = rng.randrange(7)
+    if kind == 0:
+        text = "".join(rng.choices(_NASTY, k=rng.randrange(0, 12)))
+        return json.dumps(text, ensure_ascii=rng.random() < 0.5), text
+    if kind == 1:  # numbers keep their spelling
+        spelling = rng.choice(["0", "-7", "1.50", "1E5", "-2.5e-8", "12345678901234567890123"])
+        return spelling, spelling
+    if kind == 2:
+        spelling = rng.choice(["true", "false"])
+        return spelling, spelling
+    if kind == 3:
+        return "null", ""
+    nested = [1, {"k": "".join(rng.choices(_NASTY, k=4))}, None, "x,y"][: rng.randrange(0, 5)]
+    separators = rng.choice([(",", ":"), (", ", ": ")])
+    text = json.dumps(nested if kind == 4 else {"v": nested}, separators=separators)
+    return text, text
+
+
+def test_root_level_rows_match_the_csv_module_on_a_random_corpus() -> None:
+    # Differential: the encoder builds rows as bytes and quotes per cell; the csv module, given
+    # the cells the record must give, is the reference for every byte of the row.
+    rng = random.Random(20261129)
+    columns = ["a", "b", "c", "d"]
+    encoder = RootLevelCsvEncoder(columns)
+    for _ in range(20_000):
+        fields: dict[str, tuple[str, str]] = {}
+        for name in rng.sample([*columns, "x", "y,z", 'q"'], rng.randrange(0, 7)):
+            fields[name] = _json_spelling(rng)
+        data = "{" + ",".join(f"{json.dumps(k)}:{v[0]}" for k, v in fields.items()) + "}"
+        extra = {k: msgspec.Raw(v[0].encode()) for k, v in fields.items() if k not in columns}
+        cells = [fields[name][1] if name in fields else "" for name in columns]
+        expected = io.StringIO()
+        csv.writer(expected, lineterminator="\r\n").writerow(
+            ["id", "7", *cells, msgspec.json.encode(extra).decode() if extra else ""]
+        )
+        assert encoder(b"id", b"7", data.encode()) == expected.getvalue().encode(), data

@@ -1193,3 +1193,16 @@ def test_unicode_and_escapes(text: bytes, string: str) -> None:
         assert (row["s"], row["j"]) == (string, text.decode())
         if b'"x"' in data:
             assert row["_tarsal_additional_properties"] == '{"x":' + text.decode() + "}"
+
+
+def test_column_names_msgspec_cannot_match_still_fill_their_columns() -> None:
+    # msgspec cannot rename a Struct field to a key holding `"`, a backslash or a control
+    # character: such a stream goes record by record, with the same cells.
+    columns = [Column('q"x', Kind.INTEGER), Column("back\\slash", Kind.STRING)]
+    data = json.dumps({'q"x': 7, "back\\slash": "b", "more": 1}).encode()
+    [row] = rows(columns, [data])
+    assert (row['q"x'], row["back\\slash"], row["_tarsal_additional_properties"]) == (
+        7,
+        "b",
+        '{"more":1}',
+    )
