@@ -29,11 +29,10 @@ variables as fixed-width ASCII digits, `${EPOCH}` digits, `${SYNC_ID}` digits or
 `${UUID}` canonical, the rest exactly) and then an own object name. A sibling (`users_x` for
 `users`) has another root, and under one template a nested stream (whose namespace is this
 stream's name) has deeper keys. Residual case: a nested stream's objects written under another
-layout (an earlier config, e.g. the default one) when its name looks like a tail folder made of
-one variable: with `${NAMESPACE}/${STREAM_NAME}/${EPOCH}`, stream `public` claims
-`public/1700000000123/<name>` of stream `1700000000123` in namespace `public` (likewise 4 digits
-for `${YEAR}`, 32 hex digits for `${SYNC_ID}`, a UUID for `${UUID}`); literal text in the folder
-(`dt=${YEAR}`) avoids it. Objects of the stream's own earlier layout are not claimed: they stay.
+layout (an earlier config, e.g. the default one) at a path this tail also matches: with
+`${NAMESPACE}/${STREAM_NAME}/dt=${YEAR}`, stream `public` claims `public/dt=2024/<name>` of a
+default-layout stream `dt=2024` in namespace `public`; one template per bucket path avoids it
+(README "Path templates"). Objects of the stream's own earlier layout are not claimed: they stay.
 A template without `${NAMESPACE}` in its root, or joining it to `${STREAM_NAME}` in one folder,
 can give two streams one root (`${NAMESPACE}_${STREAM_NAME}`: `a`+`b_c` and `a_b`+`c`); the
 caller must refuse that.

@@ -43,10 +43,13 @@ from destination_s3.parquet_schema import (
     struct_decodable,
 )
 
-# Raw lines of a stream wait until this many bytes are there to convert at once: small enough to
-# bound the Python objects of one conversion (a few MB), large enough that the per-column calls
-# into pyarrow are paid per thousands of records.
+# Raw lines of a stream wait until this many bytes, or this many cells (records x columns), are
+# there to convert at once: small enough to bound the Python objects and Arrow arrays of one
+# conversion (a few MB, even for a wide schema of mostly missing fields), large enough that the
+# per-column calls into pyarrow are paid per thousands of records.
 _CHUNK_BYTES = 1024 * 1024
+_CHUNK_CELLS = 256 * 1024
+_EMITTED_AT_TYPE = pa.timestamp("ms", tz="UTC")
 
 _ARROW_TYPES: dict[Kind, pa.DataType] = {
     Kind.STRING: pa.string(),
@@ -65,6 +68,7 @@ _ARROW_TYPES: dict[Kind, pa.DataType] = {
 
 _encode_json = msgspec.json.Encoder().encode
 _HEADROOM_FRAMES = 64
+_MS_MIN, _MS_MAX = -(2**63), 2**63 - 1
 _AB_ID, _EMITTED_AT, _DATA = attrgetter("ab_id"), attrgetter("emitted_at"), attrgetter("data")
 
 
@@ -144,6 +148,8 @@ class ParquetBody:
         self._options = options
         self._lines: list[bytes] = []
         self._line_bytes = 0
+        self._line_cells = 0
+        self._cells_per_line = len(stream.columns) + 4
         self._batches: list[pa.RecordBatch] = []
         self._batch_bytes = 0
         self._sink = _Sink()
@@ -165,7 +171,8 @@ class ParquetBody:
         if data:
             self._lines.append(data)
             self._line_bytes += len(data)
-            if self._line_bytes >= _CHUNK_BYTES:
+            self._line_cells += data.count(b"\n") * self._cells_per_line
+            if self._line_bytes >= _CHUNK_BYTES or self._line_cells >= _CHUNK_CELLS:
                 self._convert()
                 if self._batch_bytes >= self._options.row_group_bytes:
                     return self.release()
@@ -189,7 +196,7 @@ class ParquetBody:
         if not self._lines:
             return
         chunk = b"".join(self._lines)
-        self._lines, self._line_bytes = [], 0
+        self._lines, self._line_bytes, self._line_cells = [], 0, 0
         batch = _ChunkConverter(self._stream).convert(chunk)
         self._batches.append(batch)
         self._batch_bytes += batch.nbytes
@@ -223,7 +230,7 @@ class _ChunkConverter:
         rows = list(map(_DATA, lines))
         arrays = [
             pa.array(list(map(_AB_ID, lines)), pa.string()),
-            pa.array(list(map(_EMITTED_AT, lines)), pa.timestamp("ms", tz="UTC")),
+            self._emitted_at(list(map(_EMITTED_AT, lines))),
         ]
         for column, getter in zip(stream.columns, stream.getters, strict=True):
             arrays.append(self._column(column, list(map(getter, rows))))
@@ -236,6 +243,20 @@ class _ChunkConverter:
             meta = [None if not row else self._meta(row) for row in errors]
         arrays.append(_json_array(meta, count))
         return pa.RecordBatch.from_arrays(arrays, schema=stream.schema)
+
+    def _emitted_at(self, values: list[int]) -> pa.Array:
+        try:
+            return pa.array(values, _EMITTED_AT_TYPE)
+        except (OverflowError, pa.ArrowInvalid):
+            pass  # an emitted_at beyond the 64-bit range of milliseconds (JSONL keeps its text)
+        cells: list[int | None] = []
+        for index, value in enumerate(values):
+            if _MS_MIN <= value <= _MS_MAX:
+                cells.append(value)
+            else:
+                cells.append(None)
+                self._record(index, error_entry(EMITTED_AT, value, "beyond the time stamp range"))
+        return pa.array(cells, _EMITTED_AT_TYPE)
 
     def _by_record(self, chunk: bytes) -> list[Any]:
         stream = self._stream

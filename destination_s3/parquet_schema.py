@@ -101,12 +101,19 @@ def column_kind(prop: Any) -> Kind:
     types = [declared] if isinstance(declared, str) else declared
     if not isinstance(types, list):
         return Kind.JSON
+    if not all(isinstance(kind, str) for kind in types):
+        return Kind.JSON
     kinds = {kind for kind in types if kind != "null"}
     if kinds == {"integer", "number"}:
         kinds = {"number"}
     if len(kinds) != 1:
         return Kind.JSON
-    kind, airbyte_type, fmt = kinds.pop(), prop.get("airbyte_type"), prop.get("format")
+    # Hints of another type than a string (a list, an object) are not hints: ignored.
+    airbyte_type, fmt = (
+        hint if isinstance(hint, str) else None
+        for hint in (prop.get("airbyte_type"), prop.get("format"))
+    )
+    kind = kinds.pop()
     if kind == "string":
         return _STRING_KINDS.get(airbyte_type) or _STRING_FORMATS.get(fmt) or Kind.STRING
     if kind in ("integer", "number"):

@@ -41,7 +41,7 @@ def plan_streams(
     """What each configured stream's writer needs, checked before any record is read. `sync_id`
     is the value of a path template's ${SYNC_ID}."""
     plans: dict[StreamKey, StreamPlan] = {}
-    roots: dict[str, str] = {}
+    roots: dict[str, tuple[StreamKey, str]] = {}
     for configured in catalog.streams:
         stream = configured.stream
         name, namespace = stream.name, stream.namespace or None
@@ -93,13 +93,21 @@ def plan_streams(
                 "mapping in the connection).",
                 user_can_fix=True,
             )
-        other = roots.setdefault(layout.root, shown)
-        if other != shown:
+        other_key, other = roots.setdefault(layout.root, (configured.key, shown))
+        if other_key != configured.key:
             # One stream's overwrite would remove the other's objects.
             raise CatalogError(
                 f"Streams '{other}' and '{shown}' would both be written below "
                 f"{layout.root}. To fix: put ${{NAMESPACE}} and ${{STREAM_NAME}} in separate "
                 "folders of s3_path_format, or rename one stream.",
+                user_can_fix=True,
+            )
+        bookkeeping = f"{config.location.path}/" if config.location.path else ""
+        if layout.root[len(bookkeeping) :].startswith("_tarsal_"):
+            raise CatalogError(
+                f"Stream '{shown}' would be written below {layout.root}: folders starting with "
+                "_tarsal_ hold the connector's bookkeeping, and readers skip them. To fix: set a "
+                "stream prefix, map the stream's namespace or name, or change s3_path_format.",
                 user_can_fix=True,
             )
         target = StreamTarget(

@@ -1206,3 +1206,48 @@ def test_column_names_msgspec_cannot_match_still_fill_their_columns() -> None:
         "b",
         '{"more":1}',
     )
+
+
+def test_an_emitted_at_beyond_the_time_stamp_range_is_null_and_kept_in_meta() -> None:
+    # The intake takes any JSON number as emitted_at (JSONL keeps its text); Arrow's milliseconds
+    # stop at 2**63 - 1.
+    body = ParquetBody(StreamColumns([Column("v", Kind.INTEGER)]), ParquetOptions())
+    lines = [encode_line(b"a", b"1700000000123", b'{"v":1}')]
+    lines.append(encode_line(b"b", b"10000000000000000000", b'{"v":2}'))
+    data = b"".join(body.compress(text) for text in lines) + body.finish()
+    table = read(data)
+    assert table.column("v").to_pylist() == [1, 2]
+    assert table.column("_tarsal_emitted_at").to_pylist() == [
+        dt.datetime(2023, 11, 14, 22, 13, 20, 123000, tzinfo=UTC),
+        None,
+    ]
+    assert table.column("_tarsal_meta").to_pylist() == [
+        None,
+        meta(("_tarsal_emitted_at", 10**19, "beyond the time stamp range")),
+    ]
+
+
+def test_a_wide_schema_of_missing_fields_converts_by_cells_not_bytes() -> None:
+    # 1,000 declared columns and records holding one of them: converting by raw bytes alone
+    # would build 1 MiB of such records (16k records, 16M cells) at once.
+    columns = [Column(f"f{index}", Kind.INTEGER) for index in range(1000)]
+    body = ParquetBody(StreamColumns(columns), ParquetOptions())
+    texts = [encode_line(b"id", b"1", b'{"f0":%d}' % n) for n in range(300)]
+    body.compress(b"".join(texts))
+    assert sum(map(len, texts)) < 64 * 1024  # far below the 1 MiB of raw lines
+    assert body._lines == [] and len(body._batches) == 1  # converted: 300 x 1,004 cells
+    assert read(body.finish()).column("f0").to_pylist() == list(range(300))
+
+
+@pytest.mark.parametrize(
+    "prop",
+    [
+        {"type": "string", "airbyte_type": ["date"]},
+        {"type": "string", "format": {"pattern": "x"}},
+        {"type": ["string", {"const": 1}]},
+        {"type": "number", "airbyte_type": {"x": 1}},
+    ],
+)
+def test_malformed_schema_hints_do_not_fail_the_sync(prop: dict[str, Any]) -> None:
+    # Hints of the wrong JSON type are ignored (or the column is JSON text); never a TypeError.
+    assert column_kind(prop) in (Kind.STRING, Kind.NUMBER, Kind.JSON)

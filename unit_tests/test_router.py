@@ -224,3 +224,38 @@ def test_multibyte_names_count_in_bytes_as_s3_does() -> None:
     name = "用" * 320  # 320 characters, 960 bytes
     with pytest.raises(CatalogError):
         configured_streams(_config(), {"streams": [_entry(name)]})
+
+
+@pytest.mark.parametrize(
+    ("template", "first", "second"),
+    [
+        # Different streams, same root: caught by stream, not by the names shown.
+        ("${NAMESPACE}.${STREAM_NAME}/${YEAR}", ("c", "a.b"), ("b.c", "a")),
+        ("${STREAM_NAME}/${YEAR}", ("users", "n" * 120 + "1"), ("users", "n" * 120 + "2")),
+    ],
+)
+def test_two_streams_with_one_root_are_refused(
+    template: str, first: tuple[str, str | None], second: tuple[str, str | None]
+) -> None:
+    config = _config(s3_path_format=template, stream_prefix="")
+    catalog = {"streams": [_entry(first[0], first[1]), _entry(second[0], second[1])]}
+    with pytest.raises(CatalogError, match="would both be written below"):
+        configured_streams(config, catalog)
+
+
+@pytest.mark.parametrize(
+    ("overrides", "name", "namespace"),
+    [
+        ({}, "_tarsal_generations", None),  # the default layout
+        ({"stream_prefix": "_tarsal_"}, "users", None),
+        ({"s3_path_format": "${NAMESPACE}_tarsal_x/${STREAM_NAME}"}, "u", None),
+    ],
+)
+def test_a_stream_below_a_bookkeeping_folder_is_refused(
+    overrides: dict[str, Any], name: str, namespace: str | None
+) -> None:
+    config = _config(**({"stream_prefix": ""} | overrides))
+    with pytest.raises(CatalogError, match="folders starting with _tarsal_ hold the connector's"):
+        configured_streams(config, {"streams": [_entry(name, namespace)]})
+    # The same stream under a namespace, or another prefix, is fine.
+    configured_streams(_config(), {"streams": [_entry(name, "public")]})

@@ -660,3 +660,11 @@ def test_imports_without_the_cdk() -> None:
         "sys.exit(any(name.startswith('airbyte_cdk') for name in sys.modules))"
     )
     assert subprocess.run([sys.executable, "-c", code], timeout=60).returncode == 0
+
+
+@pytest.mark.parametrize("value", [None, "", "  "])
+def test_an_unset_path_format_is_the_default_layout(value: Any) -> None:
+    # Configs carried over from Airbyte's S3 destination may hold null or an empty string.
+    raw = config()
+    raw["s3_path_format"] = value
+    assert validate_config(raw).config.path_template is None
