@@ -453,6 +453,35 @@ def sync_faker_into_s3(
     source: Path | None = None,
 ) -> SyncReport:
     """Steps 1 and 3-5 against an existing bucket of `server`; returns the comparison."""
+    run, objects = run_faker_pipeline(
+        server,
+        bucket,
+        count,
+        workdir,
+        seed=seed,
+        records_per_slice=records_per_slice,
+        bucket_path=bucket_path,
+        python=python,
+        source=source,
+    )
+    return compare(run, objects)
+
+
+def run_faker_pipeline(
+    server: MotoServer,
+    bucket: str,
+    count: int,
+    workdir: Path,
+    *,
+    seed: int = 42,
+    records_per_slice: int = 100,
+    bucket_path: str = BUCKET_PATH,
+    python: str = sys.executable,
+    source: Path | None = None,
+    config_overrides: Mapping[str, Any] | None = None,
+) -> tuple[PipelineRun, dict[str, bytes]]:
+    """The faker source piped into the destination (config: the demo's, with `config_overrides`);
+    the run and the data objects in the bucket (bookkeeping under `_tarsal_*` left out)."""
     source = source or ensure_source_venv(python=python)
     workdir.mkdir(parents=True, exist_ok=True)
     source_config = _write_json(
@@ -468,14 +497,13 @@ def sync_faker_into_s3(
         )
     )
     catalog_path = _write_json(workdir / "configured_catalog.json", configured)
-    destination_path = _write_json(
-        workdir / "destination_config.json", build_config(bucket, bucket_path, server=server)
-    )
+    config = {**build_config(bucket, bucket_path, server=server), **(config_overrides or {})}
+    destination_path = _write_json(workdir / "destination_config.json", config)
     say(f"running: {source.name} read | tee | {Path(python).name} main.py write ...")
     run = run_pipeline(source, source_config, catalog_path, destination_path, workdir, python)
     objects = server.read_objects(bucket, f"{bucket_path}/" if bucket_path else "")
     # Data objects only: the sync's manifest (under `_tarsal_manifests/`) is bookkeeping.
-    return compare(run, {key: body for key, body in objects.items() if "_tarsal_" not in key})
+    return run, {key: body for key, body in objects.items() if "_tarsal_" not in key}
 
 
 def _write_json(path: Path, content: Any) -> Path:
