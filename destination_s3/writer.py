@@ -7,7 +7,10 @@ object is reported on the `completed` queue; the sync loop then commits its ledg
 With compression, bytes go through the object's compressor as they are added (on the calling
 thread, so parts stay in order and no thread is needed) and the buffer holds COMPRESSED bytes: a
 part is shipped when 5 MiB or more of compressed output is waiting (S3's minimum part size), while
-the target size counts the UNCOMPRESSED bytes taken into the object.
+the target size counts the UNCOMPRESSED bytes taken into the object. A Parquet object's body
+(parquet.py) takes the same place as a compressor: record lines in, the file's bytes out row group
+by row group; what it holds back (pending rows) counts in `buffered`, and `release_held` writes
+them as a row group early under memory pressure.
 """
 
 from __future__ import annotations
