@@ -440,33 +440,6 @@ def print_report(report: SyncReport, bucket: str, line_width: int = 400) -> None
 # ---------------------------------------------------------------------------------------------
 
 
-def sync_faker_into_s3(
-    server: MotoServer,
-    bucket: str,
-    count: int,
-    workdir: Path,
-    *,
-    seed: int = 42,
-    records_per_slice: int = 100,
-    bucket_path: str = BUCKET_PATH,
-    python: str = sys.executable,
-    source: Path | None = None,
-) -> SyncReport:
-    """Steps 1 and 3-5 against an existing bucket of `server`; returns the comparison."""
-    run, objects = run_faker_pipeline(
-        server,
-        bucket,
-        count,
-        workdir,
-        seed=seed,
-        records_per_slice=records_per_slice,
-        bucket_path=bucket_path,
-        python=python,
-        source=source,
-    )
-    return compare(run, objects)
-
-
 def run_faker_pipeline(
     server: MotoServer,
     bucket: str,
@@ -480,8 +453,9 @@ def run_faker_pipeline(
     source: Path | None = None,
     config_overrides: Mapping[str, Any] | None = None,
 ) -> tuple[PipelineRun, dict[str, bytes]]:
-    """The faker source piped into the destination (config: the demo's, with `config_overrides`);
-    the run and the data objects in the bucket (bookkeeping under `_tarsal_*` left out)."""
+    """Steps 1 and 3-4 against an existing bucket of `server`: the faker source piped into the
+    destination (config: the demo's, with `config_overrides`); the run and the data objects in
+    the bucket (bookkeeping under `_tarsal_*` left out), for `compare` (step 5) or a test."""
     source = source or ensure_source_venv(python=python)
     workdir.mkdir(parents=True, exist_ok=True)
     source_config = _write_json(
@@ -540,15 +514,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         say(f"moto server at {server.endpoint}; bucket {BUCKET}")
         server.create_bucket(BUCKET)
-        report = sync_faker_into_s3(
-            server,
-            BUCKET,
-            args.count,
-            args.workdir,
-            seed=args.seed,
-            records_per_slice=args.records_per_slice,
-            python=args.python,
-            source=source,
+        report = compare(
+            *run_faker_pipeline(
+                server,
+                BUCKET,
+                args.count,
+                args.workdir,
+                seed=args.seed,
+                records_per_slice=args.records_per_slice,
+                python=args.python,
+                source=source,
+            )
         )
     finally:
         if not args.keep:

@@ -57,7 +57,8 @@ def encode_csv_no_flattening(ab_id: bytes, emitted_at: bytes, data: bytes) -> by
 # module's character-by-character pass over every cell.
 RAW_NULL = msgspec.Raw(b"null")
 _NOT_MATCHABLE = re.compile(r'["\\\x00-\x1f]')
-_raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
+# A record's fields as raw JSON: undeclared fields are copied from it (CSV and Parquet).
+raw_fields = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
 _decode_string = msgspec.json.Decoder(str).decode
 _encode_json = msgspec.json.Encoder().encode
 _QUOTE, _BACKSLASH, _OPEN_OBJECT, _OPEN_ARRAY = 0x22, 0x5C, 0x7B, 0x5B
@@ -139,7 +140,7 @@ class RootLevelCsvEncoder:
                 cells = map(_csv_cell, msgspec.structs.astuple(row))
                 # The last "cell" ends the row: an empty _tarsal_additional_properties, CRLF.
                 return b",".join((ab_id, emitted_at, *cells, b"\r\n"))
-        record = _raw_fields(data)
+        record = raw_fields(data)
         values = [_csv_cell(record[name]) if name in record else b"" for name in self.columns]
         declared = self._declared
         extra = {name: value for name, value in record.items() if name not in declared}

@@ -26,6 +26,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from destination_s3.config import ParquetOptions
+from destination_s3.encoders import RAW_NULL, raw_fields
 from destination_s3.parquet_schema import (
     AB_ID,
     ADDITIONAL_PROPERTIES,
@@ -33,7 +34,6 @@ from destination_s3.parquet_schema import (
     CHECKS,
     EMITTED_AT,
     META,
-    RAW_NULL,
     Column,
     Kind,
     Misfit,
@@ -284,7 +284,7 @@ class _ChunkConverter:
         values: dict[str, Any] = {}
         errors: list[dict[str, Any]] = []
         try:
-            fields = _RAW_FIELDS(data)
+            fields = raw_fields(data)
         except (msgspec.DecodeError, RecursionError):
             # Nested deeper than msgspec follows (the envelope decoder took it as a whole):
             # the record is kept whole, as JSON text.
@@ -368,9 +368,6 @@ def _split_line(line: bytes) -> tuple[str, int, bytes]:
     return line[2:end].decode(), int(rest[:comma]), rest[comma + 1 :]
 
 
-_RAW_FIELDS = msgspec.json.Decoder(dict[str, msgspec.Raw]).decode
-
-
 def _raw_json_array(values: list[msgspec.Raw]) -> pa.Array:
     """JSON text of raw values; a JSON null becomes a null cell. Both lists are made by `map` in
     C: no Python code runs per cell (and no pyarrow.compute, whose import costs 9 MB)."""
@@ -385,4 +382,4 @@ def _json_array(texts: list[str | None] | None, count: int) -> pa.Array:
     return pa.ExtensionArray.from_storage(pa.json_(), pa.array(texts, pa.string()))
 
 
-__all__ = ["RAW_NULL", "ParquetBody", "StreamColumns", "encode_line"]
+__all__ = ["ParquetBody", "StreamColumns", "encode_line"]

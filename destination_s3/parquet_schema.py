@@ -42,7 +42,8 @@ from typing import Any
 
 import msgspec
 
-from destination_s3.encoders import struct_can_match
+# RAW_NULL: a JSON null in a JSON-text column (msgspec cannot put Raw in a union with None).
+from destination_s3.encoders import RAW_NULL, struct_can_match
 
 AB_ID = "_tarsal_ab_id"
 EMITTED_AT = "_tarsal_emitted_at"
@@ -50,8 +51,6 @@ ADDITIONAL_PROPERTIES = "_tarsal_additional_properties"
 META = "_tarsal_meta"
 RESERVED = frozenset({AB_ID, EMITTED_AT, ADDITIONAL_PROPERTIES, META})
 
-# A JSON null in a JSON-text column: msgspec cannot put Raw in a union with None.
-RAW_NULL = msgspec.Raw(b"null")
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _encode_json = msgspec.json.Encoder().encode

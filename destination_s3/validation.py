@@ -21,7 +21,7 @@ from typing import Any
 from jsonschema import Draft7Validator
 
 from destination_s3.config import ConnectorConfig, parse_config
-from destination_s3.layout import PathTemplateError, parse_path_template
+from destination_s3.layout import PathTemplateError
 
 Schema = Mapping[str, Any]
 FieldPath = tuple[str, ...]
@@ -137,16 +137,15 @@ def validate_config(raw: Mapping[str, Any]) -> ValidatedConfig:
             walk.add(
                 f"{_label(path, error.schema)} does not satisfy the spec's {error.validator} rule."
             )
-    if not walk.problems and isinstance(config.get("s3_path_format"), str):
-        try:
-            parse_path_template(config["s3_path_format"])
-        except PathTemplateError as invalid:
-            walk.add(f"{invalid}.")
     if walk.problems:
         raise ConfigError(" ".join(walk.problems), walk.problems)
+    try:
+        parsed = parse_config(config)
+    except PathTemplateError as invalid:  # the template's own rules, past the spec's
+        raise ConfigError(f"{invalid}.") from None
     ignored = ", ".join(walk.ignored)
     warnings = [f"Ignored unknown config fields: {ignored}."] if ignored else []
-    return ValidatedConfig(parse_config(config), warnings)
+    return ValidatedConfig(parsed, warnings)
 
 
 class _Walk:

@@ -40,13 +40,15 @@ def source_faker() -> Path:
 
 @pytest.fixture
 def synced(s3: MotoServer, bucket: str, source_faker: Path, tmp_path: Path) -> run_demo.SyncReport:
-    return run_demo.sync_faker_into_s3(
-        s3,
-        bucket,
-        COUNT,
-        tmp_path,
-        records_per_slice=RECORDS_PER_SLICE,
-        source=source_faker,
+    return run_demo.compare(
+        *run_demo.run_faker_pipeline(
+            s3,
+            bucket,
+            COUNT,
+            tmp_path,
+            records_per_slice=RECORDS_PER_SLICE,
+            source=source_faker,
+        )
     )
 
 
