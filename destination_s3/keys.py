@@ -1,8 +1,9 @@
 """Object keys, computed by pure functions: the clock and the names are passed in.
 
-Layout: `<bucket path>/<namespace>/<stream prefix><stream name>/<YYYY_MM_DD>_<epoch ms>_0.<ext>`,
-where `<ext>` is `jsonl` or `csv`, followed by `.gz` or `.zst` when compressed, or `parquet`.
-The namespace segment exists only when the stream has a namespace; the date and the epoch
+Default layout (layout.py builds every layout, this one included, from these pieces):
+`<bucket path>/<namespace>/<stream prefix><stream name>/<YYYY_MM_DD>_<epoch ms>_0.<ext>`, where
+`<ext>` is `jsonl` or `csv`, followed by `.gz` or `.zst` when compressed, or `parquet`. The
+namespace segment exists only when the stream has a namespace; the date and the epoch
 milliseconds are the UTC time the object was opened; `0` is the partition id.
 
 Names become key segments by percent-encoding only what could move a key out of its directory or
@@ -38,37 +39,31 @@ S3_MAX_KEY_BYTES = 1024
 OWN_OBJECT_NAME_PATTERN = (
     r"[0-9]{4}_[0-9]{2}_[0-9]{2}_[0-9]+_[0-9]+\.(?:(?:jsonl|csv)(?:\.gz|\.zst)?|parquet)"
 )
-_OWN_OBJECT_NAME = re.compile(OWN_OBJECT_NAME_PATTERN)
 
 
 # Never produced by escaping (an escaped `%` is always followed by two hex digits).
 EMPTY_NAME_SEGMENT = "%EMPTY"
 
 
-def _escape_char(char: str) -> str:
-    if char in "%/\\" or ord(char) < 0x20 or 0x7F <= ord(char) <= 0x9F:
-        return "".join(f"%{byte:02X}" for byte in char.encode("utf-8"))
-    return char
+_UNSAFE_CHARACTER = re.compile(r"[%/\\\x00-\x1f\x7f-\x9f]")
+
+
+def escape_name(text: str) -> str:
+    """Text with every character that could leave a segment or confuse a reader (`%`, `/`, `\\`,
+    C0, DEL, C1) percent-encoded as its UTF-8 bytes."""
+    return _UNSAFE_CHARACTER.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), text)
+
+
+def as_segment(escaped: str) -> str:
+    """Escaped text made a usable segment: "" and dots-only (`.`, `..`) cannot stand alone."""
+    if not escaped:
+        return EMPTY_NAME_SEGMENT
+    return escaped if escaped.strip(".") else "%2E" * len(escaped)
 
 
 def safe_segment(name: str) -> str:
     """A name made safe to stand as one key segment (see the module docstring)."""
-    if not name:
-        return EMPTY_NAME_SEGMENT
-    if set(name) == {"."}:
-        return "%2E" * len(name)
-    return "".join(_escape_char(char) for char in name)
-
-
-def stream_directory(
-    bucket_path: str, namespace: str | None, stream_prefix: str, stream_name: str
-) -> str:
-    """The directory (ending in `/`) that holds every object of one stream."""
-    segments = [bucket_path] if bucket_path else []
-    if namespace:
-        segments.append(safe_segment(namespace))
-    segments.append(safe_segment(stream_prefix + stream_name))
-    return "/".join(segments) + "/"
+    return as_segment(escape_name(name))
 
 
 def generation_markers_prefix(bucket_path: str, directory: str) -> str:
@@ -84,26 +79,16 @@ def generation_marker_key(markers_prefix: str, generation_id: int, marker_name: 
     return f"{markers_prefix}{generation_id}/{marker_name}{MARKER_SUFFIX}"
 
 
-def is_own_object_name(name: str) -> bool:
-    """Whether a name (the part of a key after the stream's directory) is one this connector
-    gives its data objects."""
-    return _OWN_OBJECT_NAME.fullmatch(name) is not None
-
-
 def split_marker(relative_key: str) -> tuple[int, str] | None:
     """(generation, marker name) of a marker key relative to its stream's markers prefix, or None
     for anything else: a deeper key belongs to a namespaced stream whose namespace is this
-    stream's name. Markers written before MARKER_SUFFIX existed have the object's name alone."""
+    stream's name. Which object a marker name stands for (its MARKER_SUFFIX taken off once;
+    markers written before the suffix existed have the object's name alone) is the stream
+    layout's to say (layout.py)."""
     generation, _, name = relative_key.partition("/")
     if not (generation.isascii() and generation.isdigit()) or not name or "/" in name:
         return None
-    return int(generation), name.removesuffix(MARKER_SUFFIX)
-
-
-def parse_marker(relative_key: str) -> tuple[int, str] | None:
-    """(generation, object name) of a marker of the default layout, or None."""
-    parsed = split_marker(relative_key)
-    return parsed if parsed is not None and is_own_object_name(parsed[1]) else None
+    return int(generation), name
 
 
 def object_key(directory: str, opened_at_ms: int, extension: str) -> str:

@@ -49,9 +49,10 @@ import uuid as uuid_module
 from dataclasses import dataclass, field
 
 from destination_s3.keys import (
-    EMPTY_NAME_SEGMENT,
     MARKER_SUFFIX,
     OWN_OBJECT_NAME_PATTERN,
+    as_segment,
+    escape_name,
     object_key,
 )
 
@@ -76,7 +77,6 @@ _LONGEST_GENERATION = "9999999999999999999/"  # as keys.py: up to 19 digits
 
 # A folder break, a variable, a stray `$` (or unclosed `${`), literal text: covers any text.
 _TOKEN = re.compile(r"(/)|\$\{([^{}$/]*)\}|(\$\{?)|([^/$]+)")
-_UNSAFE_VALUE = re.compile(r"[%/\\\x00-\x1f\x7f-\x9f]")
 _UNSAFE_LITERAL = re.compile(r"[%\\\x00-\x1f\x7f-\x9f]")
 _MARKER_ESCAPE = re.compile("%(25|2F)")
 _UNIX_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.timezone.utc)
@@ -159,10 +159,6 @@ def _parse(text: str) -> PathTemplate:
 DEFAULT_TEMPLATE = _parse(DEFAULT_TEMPLATE_TEXT)
 
 
-def _escape(value: str) -> str:
-    return _UNSAFE_VALUE.sub(lambda m: "".join(f"%{b:02X}" for b in m[0].encode()), value)
-
-
 def _marker_escape(relative: str) -> str:
     return relative.replace("%", "%25").replace("/", "%2F")
 
@@ -170,15 +166,14 @@ def _marker_escape(relative: str) -> str:
 def _bind(segments: tuple[_Segment, ...], namespace: str, name: str) -> tuple[_Segment, ...]:
     """Segments with the stream's values in; a segment with nothing left to expand becomes one
     literal part, escaped as keys.safe_segment would."""
-    fixed = {"NAMESPACE": _escape(namespace), "STREAM_NAME": _escape(name)}
+    fixed = {"NAMESPACE": escape_name(namespace), "STREAM_NAME": escape_name(name)}
     bound = []
     for segment in segments:
         if segment == (("NAMESPACE", ""),) and not namespace:
             continue
         parts = tuple(("", fixed[v]) if v in fixed else (v, t) for v, t in segment)
         if all(not v for v, _ in parts):
-            text = "".join(t for _, t in parts) or EMPTY_NAME_SEGMENT
-            parts = (("", text if text.strip(".") else "%2E" * len(text)),)
+            parts = (("", as_segment("".join(t for _, t in parts))),)
         bound.append(parts)
     return tuple(bound)
 

@@ -1,4 +1,7 @@
-"""Object keys: a table of cases at a frozen time, and the one-to-one name → segment mapping."""
+"""Object keys: a table of cases at a frozen time, and the one-to-one name → segment mapping.
+
+The default layout's directories, own names and markers are built by layout.py from keys.py's
+pieces; the helpers below read them the way the connector does."""
 
 from __future__ import annotations
 
@@ -13,13 +16,31 @@ from destination_s3.keys import (
     KeyAllocator,
     generation_marker_key,
     generation_markers_prefix,
-    is_own_object_name,
     object_key,
-    parse_marker,
     safe_segment,
-    stream_directory,
+    split_marker,
 )
 from destination_s3.layout import stream_layout
+
+USERS = stream_layout(None, "", None, "", "users", "1")
+
+
+def stream_directory(bucket_path: str, namespace: str | None, prefix: str, name: str) -> str:
+    """A stream's directory in the default layout."""
+    return stream_layout(None, bucket_path, namespace, prefix, name, "1").root
+
+
+def is_own_object_name(name: str) -> bool:
+    """Whether overwrite may take a direct child of a default-layout stream's directory."""
+    return USERS.is_own_key(name)
+
+
+def parse_marker(relative_key: str) -> tuple[int, str] | None:
+    """(generation, object name) of a default-layout marker, as retention reads it."""
+    parsed = split_marker(relative_key)
+    key = USERS.object_key_of_marker(parsed[1]) if parsed is not None else None
+    return None if parsed is None or key is None else (parsed[0], key.removeprefix(USERS.root))
+
 
 # Frozen instants (UTC) and their epoch milliseconds.
 LEAP_DAY_LAST_MS = 1709251199999  # 2024-02-29T23:59:59.999Z
@@ -139,8 +160,7 @@ def test_every_extension_written_is_an_own_name_and_fits_the_longest_marker(
     assert is_own_object_name(name)
     marker = generation_marker_key("", 9_999_999_999_999_999_999, name)
     assert parse_marker(marker) == (9_999_999_999_999_999_999, name)
-    layout = stream_layout(None, "", None, "", "users", "1")
-    assert len(marker.encode()) <= layout.longest_key_bytes("")
+    assert len(marker.encode()) <= USERS.longest_key_bytes("")
 
 
 @pytest.mark.parametrize(

@@ -14,12 +14,12 @@ import pytest
 from destination_s3.keys import (
     EMPTY_NAME_SEGMENT,
     MARKER_SUFFIX,
+    OWN_OBJECT_NAME_PATTERN,
     S3_MAX_KEY_BYTES,
     generation_marker_key,
     generation_markers_prefix,
-    is_own_object_name,
     object_key,
-    stream_directory,
+    safe_segment,
 )
 from destination_s3.layout import (
     DEFAULT_TEMPLATE_TEXT,
@@ -39,6 +39,20 @@ from unit_tests.test_keys import (  # the frozen instants of the key table
 )
 
 INSTANTS = [0, LEAP_DAY_LAST_MS, MARCH_FIRST_MS, NOV_2023_MS, Y2K_EVE_MS, Y2K_MS]
+
+
+def stream_directory(bucket_path: str, namespace: str | None, prefix: str, name: str) -> str:
+    """The seed's directory rule, written out on its own as the oracle of the default layout."""
+    segments = [bucket_path] if bucket_path else []
+    if namespace:
+        segments.append(safe_segment(namespace))
+    segments.append(safe_segment(prefix + name))
+    return "/".join(segments) + "/"
+
+
+def is_own_object_name(name: str) -> bool:
+    return re.fullmatch(OWN_OBJECT_NAME_PATTERN, name) is not None
+
 
 UUID = "0f8fad5b-d9cb-469f-a165-70867728950e"
 HEX_SYNC_ID = "9b2f6c1e0d8a4b7f8e3c2a1b0f9e8d7c"

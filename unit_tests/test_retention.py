@@ -114,3 +114,14 @@ def test_the_highest_recorded_generation_decides() -> None:
 def test_an_empty_stream_removes_nothing() -> None:
     target = _target("overwrite", 3, 3, truncate=True)
     assert plan_removal(target, [], [], set()) == Removal([], [], 0)
+
+
+def test_a_marker_with_its_suffix_twice_records_nothing() -> None:
+    # The suffix is taken off once: `<name>.marker.marker` stands for an object named
+    # `<name>.marker`, which is not ours, so UNRECORDED stays unrecorded and a truncating sync
+    # removes it (counted as such).
+    doubled = MARKERS + "5/2022_12_01_1669852800000_0.jsonl.marker.marker"
+    removal = plan_removal(
+        _target("overwrite", 5, 5, truncate=True), [UNRECORDED], [doubled], set()
+    )
+    assert removal == Removal([UNRECORDED], [], 1, [])
