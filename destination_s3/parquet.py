@@ -218,11 +218,8 @@ class _ChunkConverter:
         limit = sys.getrecursionlimit()
         sys.setrecursionlimit(limit + _HEADROOM_FRAMES)
         try:
-            try:
-                if not stream.fast:
-                    raise msgspec.DecodeError("a column name msgspec cannot match")
-                lines = stream.decode_lines(chunk)
-            except (msgspec.DecodeError, RecursionError):
+            lines = _decoded(stream.decode_lines, chunk) if stream.fast else None
+            if lines is None:
                 lines = self._by_record(chunk)
         finally:
             sys.setrecursionlimit(limit)
@@ -265,14 +262,13 @@ class _ChunkConverter:
         for text in chunk.split(b"\n"):
             if not text:
                 continue
-            try:
-                if not stream.fast:
-                    raise msgspec.DecodeError("a column name msgspec cannot match")
-                lines.append(stream.decode_line(text))
+            line = _decoded(stream.decode_line, text) if stream.fast else None
+            if line is None:
+                lines.append(self._salvage(text))
+            else:
+                lines.append(line)
                 self._extras.append(None)
                 self._errors.append(None)
-            except (msgspec.DecodeError, RecursionError):
-                lines.append(self._salvage(text))
         return lines
 
     def _salvage(self, text: bytes) -> Any:
@@ -352,6 +348,14 @@ class _ChunkConverter:
             errors[index] = [error]
         else:
             row.append(error)
+
+
+def _decoded(decode: Callable[[bytes], Any], text: bytes) -> Any:
+    """What a typed msgspec decoder makes of `text`, or None when it refuses it."""
+    try:
+        return decode(text)
+    except (msgspec.DecodeError, RecursionError):
+        return None
 
 
 class _Salvaged(msgspec.Struct, array_like=True):
