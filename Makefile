@@ -5,17 +5,18 @@ PY := $(VENV)/bin/python
 INSTALLED := $(VENV)/.installed
 CODE := destination_s3 unit_tests integration_tests benchmarks demo main.py setup.py
 
-.PHONY: help venv lint test unit integration demo bench clean
+.PHONY: help venv lint test asan unit integration demo bench clean
 
 help:
 	@echo "make demo   - start a local S3 server, sync a real source into it, show what landed"
 	@echo "              (make demo KEEP=1 leaves the server running to look inside)"
 	@echo "make test   - lint (ruff, mypy, hadolint) and run every test"
+	@echo "make asan   - run the C encoder's differential corpus under AddressSanitizer"
 	@echo "make bench  - measure throughput, CPU and memory (see benchmarks/README.md)"
 
 venv: $(INSTALLED)
 
-$(INSTALLED): setup.py
+$(INSTALLED): setup.py destination_s3/_speedups.c
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[tests]'
@@ -29,6 +30,11 @@ lint: venv
 
 test: lint
 	$(PY) -m pytest -q
+	$(MAKE) asan
+
+# The C encoder's differential corpus again, built under AddressSanitizer (needs gcc + libasan).
+asan: venv
+	unit_tests/asan.sh $(PY)
 
 unit: venv
 	$(PY) -m pytest -q unit_tests
@@ -43,4 +49,4 @@ bench: venv
 	$(PY) -m benchmarks
 
 clean:
-	rm -rf $(VENV) .demo benchmarks/out .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) build .demo benchmarks/out .pytest_cache .mypy_cache .ruff_cache

@@ -446,6 +446,16 @@ class Benchmark:
 
     # ---- the report -------------------------------------------------------------------------
 
+    def csv_encoder(self) -> str:
+        """Which root-level CSV encoder the connector's Python uses (as the runs did)."""
+        probe = "from destination_s3 import encoders; print(encoders.ACCELERATED)"
+        found = subprocess.run(
+            [self.python, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
+        )
+        if found.stdout.strip() == "True":
+            return "the C encoder (destination_s3/_speedups.c)"
+        return "the pure-Python encoder (C encoder not built, or DESTINATION_S3_PURE_PYTHON=1)"
+
     def report(self, command: str) -> str:
         rows = [row.cells() for row in self.rows]
         if self.bound is not None:
@@ -478,6 +488,7 @@ class Benchmark:
                 else "plain http (botocore SHA-256-signs every payload)"
             ),
         ]
+        lines.append(f"- root-level CSV rows: {self.csv_encoder()}")
         if startup is not None:
             lines.append(
                 f"- `python main.py spec` start-up: median {startup.median_seconds:.2f} s of "

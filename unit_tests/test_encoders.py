@@ -7,6 +7,7 @@ import io
 import json
 import random
 import uuid
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import msgspec
@@ -15,12 +16,24 @@ import pytest
 from destination_s3.config import OutputFormat
 from destination_s3.encoders import (
     RecordIds,
-    RootLevelCsvEncoder,
     encode_csv_no_flattening,
     encode_jsonl,
     encoder_for,
     root_level_properties,
 )
+from unit_tests.speedups_support import RootCsv, require_speedups
+
+RootCsvFactory = Callable[[Sequence[str]], RootCsv]
+
+
+@pytest.fixture(params=["python", "c"])
+def root_csv(request: pytest.FixtureRequest) -> RootCsvFactory:
+    """Every root-level CSV test runs against both encoders: the same bytes are expected."""
+    accelerated = request.param == "c"
+    if accelerated:
+        require_speedups()
+    return lambda schema_properties: RootCsv(schema_properties, accelerated)
+
 
 AB_ID = "4f1c2e9a-8b7d-4c3e-9f10-2a3b4c5d6e7f"
 EMITTED_AT = "1700000000123"
@@ -148,23 +161,25 @@ def test_csv_no_flattening_many_rows_in_one_file_stay_separate() -> None:
 # --- CSV with root-level flattening --------------------------------------------------------
 
 
-def _root_level(schema_properties: list[str], data: dict[str, Any]) -> dict[str, str]:
-    encoder = RootLevelCsvEncoder(schema_properties)
+def _root_level(
+    root_csv: RootCsvFactory, schema_properties: list[str], data: dict[str, Any]
+) -> dict[str, str]:
+    encoder = root_csv(schema_properties)
     rows = _csv_rows(encoder.header() + encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(data)))
     assert len(rows) == 2
     assert len(rows[0]) == len(rows[1])
     return dict(zip(rows[0], rows[1], strict=True))
 
 
-def test_root_level_header_follows_schema_order() -> None:
-    encoder = RootLevelCsvEncoder(["zeta", "alpha", "mid", "alpha"])
+def test_root_level_header_follows_schema_order(root_csv: RootCsvFactory) -> None:
+    encoder = root_csv(["zeta", "alpha", "mid", "alpha"])
     assert encoder.header() == (
         b"_tarsal_ab_id,_tarsal_emitted_at,zeta,alpha,mid,_tarsal_additional_properties\r\n"
     )
 
 
-def test_root_level_header_quotes_awkward_column_names() -> None:
-    encoder = RootLevelCsvEncoder(["a,b", 'q"x', "é"])
+def test_root_level_header_quotes_awkward_column_names(root_csv: RootCsvFactory) -> None:
+    encoder = root_csv(["a,b", 'q"x', "é"])
     assert _csv_rows(encoder.header())[0] == [
         "_tarsal_ab_id",
         "_tarsal_emitted_at",
@@ -175,29 +190,31 @@ def test_root_level_header_quotes_awkward_column_names() -> None:
     ]
 
 
-def test_root_level_writes_nested_values_as_the_source_wrote_them() -> None:
-    encoder = RootLevelCsvEncoder(["n", "x", "f"])
+def test_root_level_writes_nested_values_as_the_source_wrote_them(root_csv: RootCsvFactory) -> None:
+    encoder = root_csv(["n", "x", "f"])
     data = b'{"n": {"a": [1, 2.50, "q\\"r"]}, "x": 12345678901234567890123, "f": 1E5}'
     row = encoder(b"id", b"1", data)
     assert row == b'id,1,"{""a"": [1, 2.50, ""q\\""r""]}",12345678901234567890123,1E5,\r\n'
 
 
-def test_root_level_column_names_msgspec_cannot_match_still_fill_their_cells() -> None:
+def test_root_level_column_names_msgspec_cannot_match_still_fill_their_cells(
+    root_csv: RootCsvFactory,
+) -> None:
     names = ['q"x', "back\\slash", "tab\t"]
-    encoder = RootLevelCsvEncoder(names)
+    encoder = root_csv(names)
     data = json.dumps({'q"x': "a", "back\\slash": 2, "tab\t": None, "more": 1}).encode()
     assert encoder(b"id", b"1", data) == b'id,1,a,2,,"{""more"":1}"\r\n'
 
 
-def test_root_level_john_doe() -> None:
-    encoder = RootLevelCsvEncoder(root_level_properties(JOHN_DOE_SCHEMA))
+def test_root_level_john_doe(root_csv: RootCsvFactory) -> None:
+    encoder = root_csv(root_level_properties(JOHN_DOE_SCHEMA))
     row = encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(JOHN_DOE))
     assert row == (
         AB_ID.encode() + b',1700000000123,123,"{""first"":""John"",""last"":""Doe""}",\r\n'
     )
 
 
-def test_root_level_values() -> None:
+def test_root_level_values(root_csv: RootCsvFactory) -> None:
     schema = ["s", "i", "f", "big_f", "neg", "t", "f2", "null", "missing", "obj", "arr", "empty"]
     data = {
         "s": 'a "quoted", comma\nand newline é',
@@ -212,7 +229,7 @@ def test_root_level_values() -> None:
         "arr": [1, "x", None],
         "empty": "",
     }
-    row = _root_level(schema, data)
+    row = _root_level(root_csv, schema, data)
     assert row["_tarsal_ab_id"] == AB_ID
     assert row["_tarsal_emitted_at"] == EMITTED_AT
     assert row["s"] == data["s"]
@@ -230,16 +247,18 @@ def test_root_level_values() -> None:
     assert row["_tarsal_additional_properties"] == ""
 
 
-def test_root_level_numbers_are_json_numbers() -> None:
-    row = _root_level(["a", "b", "c", "d"], {"a": 0, "b": 1.0, "c": 0.1, "d": -2.5e-8})
+def test_root_level_numbers_are_json_numbers(root_csv: RootCsvFactory) -> None:
+    row = _root_level(root_csv, ["a", "b", "c", "d"], {"a": 0, "b": 1.0, "c": 0.1, "d": -2.5e-8})
     assert [json.loads(row[name]) for name in "abcd"] == [0, 1.0, 0.1, -2.5e-8]
 
 
-def test_root_level_keeps_integers_beyond_64_bits_exact() -> None:
+def test_root_level_keeps_integers_beyond_64_bits_exact(root_csv: RootCsvFactory) -> None:
     """A NUMERIC(38) id must reach the CSV with every digit, as it does in JSONL, both in its own
     column and inside `_tarsal_additional_properties`."""
     big = 123456789012345678901234567890
-    row = _root_level(["id", "u64_plus_one"], {"id": big, "u64_plus_one": 2**64, "extra": big})
+    row = _root_level(
+        root_csv, ["id", "u64_plus_one"], {"id": big, "u64_plus_one": 2**64, "extra": big}
+    )
     assert (row["id"], row["u64_plus_one"], row["_tarsal_additional_properties"]) == (
         "123456789012345678901234567890",
         "18446744073709551616",
@@ -247,9 +266,9 @@ def test_root_level_keeps_integers_beyond_64_bits_exact() -> None:
     )
 
 
-def test_root_level_undeclared_fields_go_to_additional_properties() -> None:
+def test_root_level_undeclared_fields_go_to_additional_properties(root_csv: RootCsvFactory) -> None:
     data = {"declared": 1, "extra": {"deep": [1, 2]}, "other": "x,y", "flag": False}
-    row = _root_level(["declared"], data)
+    row = _root_level(root_csv, ["declared"], data)
     assert row["declared"] == "1"
     assert json.loads(row["_tarsal_additional_properties"]) == {
         "extra": {"deep": [1, 2]},
@@ -258,9 +277,11 @@ def test_root_level_undeclared_fields_go_to_additional_properties() -> None:
     }
 
 
-def test_root_level_schema_property_named_like_a_metadata_column_is_undeclared() -> None:
+def test_root_level_schema_property_named_like_a_metadata_column_is_undeclared(
+    root_csv: RootCsvFactory,
+) -> None:
     schema = ["_tarsal_ab_id", "name", "_tarsal_emitted_at", "_tarsal_additional_properties"]
-    encoder = RootLevelCsvEncoder(schema)
+    encoder = root_csv(schema)
     assert encoder.columns == ["name"]
     header = _csv_rows(encoder.header())[0]
     assert header == [
@@ -276,7 +297,7 @@ def test_root_level_schema_property_named_like_a_metadata_column_is_undeclared()
         "_tarsal_emitted_at": 5,
         "_tarsal_additional_properties": {"a": 1},
     }
-    row = _root_level(schema, data)
+    row = _root_level(root_csv, schema, data)
     assert row["_tarsal_ab_id"] == AB_ID
     assert row["_tarsal_emitted_at"] == EMITTED_AT
     assert row["name"] == "n"
@@ -287,8 +308,8 @@ def test_root_level_schema_property_named_like_a_metadata_column_is_undeclared()
     }
 
 
-def test_root_level_rows_in_one_file_parse_back() -> None:
-    encoder = RootLevelCsvEncoder(["quote", "newline", "unicode"])
+def test_root_level_rows_in_one_file_parse_back(root_csv: RootCsvFactory) -> None:
+    encoder = root_csv(["quote", "newline", "unicode"])
     body = encoder.header() + b"".join(
         encoder(AB_ID.encode(), EMITTED_AT.encode(), _raw(data)) for data in TRICKY_DATA
     )
@@ -388,11 +409,13 @@ def test_two_record_id_sources_do_not_repeat_each_other() -> None:
     assert not {first.next() for _ in range(5000)} & {second.next() for _ in range(5000)}
 
 
-def test_root_level_csv_keeps_numbers_msgspec_cannot_hold_as_the_source_wrote_them() -> None:
+def test_root_level_csv_keeps_numbers_msgspec_cannot_hold_as_the_source_wrote_them(
+    root_csv: RootCsvFactory,
+) -> None:
     # 1e400 is beyond a double (it used to become infinity, written `null`); 5,000 digits are
     # beyond Python's int-from-text limit. Every cell keeps the source's text.
     big = "7" * 5000
-    encoder = RootLevelCsvEncoder(["huge", "far", "nested"])
+    encoder = root_csv(["huge", "far", "nested"])
     data = f'{{"huge":{big},"far":1e400,"nested":{{"x":-2.50E+999,"n":[1,2.0]}},"z":1e-400}}'
     line = encoder(b"id", b"1", data.encode())
     assert line.decode() == (
@@ -425,12 +448,12 @@ def _json_spelling(rng: random.Random) -> tuple[str, str]:
     return text, text
 
 
-def test_root_level_rows_match_the_csv_module_on_a_random_corpus() -> None:
+def test_root_level_rows_match_the_csv_module_on_a_random_corpus(root_csv: RootCsvFactory) -> None:
     # Differential: the encoder builds rows as bytes and quotes per cell; the csv module, given
     # the cells the record must give, is the reference for every byte of the row.
     rng = random.Random(20261129)
     columns = ["a", "b", "c", "d"]
-    encoder = RootLevelCsvEncoder(columns)
+    encoder = root_csv(columns)
     for _ in range(20_000):
         fields: dict[str, tuple[str, str]] = {}
         for name in rng.sample([*columns, "x", "y,z", 'q"'], rng.randrange(0, 7)):
