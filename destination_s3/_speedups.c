@@ -10,7 +10,8 @@
  * `fallback(ab_id, emitted_at, data)` and returns what that returns (or raises), so every
  * unusual case keeps exactly the Python path's output and errors.
  *
- * Contract: `data` is what the connector hands to every encoder: one JSON object that msgspec
+ * Contract: `columns` are unique str (the Python encoder's, deduplicated; a repeat is refused).
+ * `data` is what the connector hands to every encoder: one JSON object that msgspec
  * already validated as JSON, whose bytes are valid UTF-8. For such input the output equals the
  * fallback's byte for byte (unit_tests/test_speedups.py checks it on over 100,000 cases). For any
  * other input the output is unspecified but memory-safe: every read is bounds-checked against
@@ -27,6 +28,8 @@
 
 /* Deeper nesting goes to the fallback, which decides (msgspec has its own depth limit). */
 #define MAX_DEPTH 64
+/* The row buffer is reused between records up to this size, and freed after a larger row. */
+#define KEPT_BUFFER_BYTES (1 << 20)
 
 enum cell_kind { CELL_MISSING = 0, CELL_ATOM, CELL_STRING, CELL_ESCAPED_STRING, CELL_NESTED };
 
@@ -470,13 +473,24 @@ encode_row(CsvRowEncoder *self, const Py_buffer *ab_id, const Py_buffer *emitted
     }
     memcpy(out, ",\r\n", 3);
     out += 3;
-    return PyBytes_FromStringAndSize((const char *)self->out, out - self->out);
+    PyObject *row = PyBytes_FromStringAndSize((const char *)self->out, out - self->out);
+    if (self->out_capacity > KEPT_BUFFER_BYTES) {
+        /* One huge record must not pin twice its size for the rest of the sync. */
+        PyMem_Free(self->out);
+        self->out = NULL;
+        self->out_capacity = 0;
+    }
+    return row;
 }
 
 static PyObject *
 CsvRowEncoder_call(CsvRowEncoder *self, PyObject *args, PyObject *kwargs)
 {
     Py_buffer views[3];
+    if (self->fallback == NULL) {
+        PyErr_SetString(PyExc_TypeError, "CsvRowEncoder is not initialised");
+        return NULL;
+    }
     if (kwargs != NULL && PyDict_GET_SIZE(kwargs) != 0) {
         PyErr_SetString(PyExc_TypeError, "CsvRowEncoder takes no keyword arguments");
         return NULL;
@@ -554,19 +568,37 @@ CsvRowEncoder_init(CsvRowEncoder *self, PyObject *args, PyObject *kwargs)
     }
     Py_DECREF(sequence);
     size_t slots = count > 0 ? (size_t)count : 1;
-    self->name_text = PyMem_Calloc(slots, sizeof(char *));
-    self->name_length = PyMem_Calloc(slots, sizeof(Py_ssize_t));
-    self->cells = PyMem_Calloc(slots, sizeof(Cell));
-    if (self->name_text == NULL || self->name_length == NULL || self->cells == NULL) {
+    const char **name_text = PyMem_Calloc(slots, sizeof(char *));
+    Py_ssize_t *name_length = PyMem_Calloc(slots, sizeof(Py_ssize_t));
+    Cell *cells = PyMem_Calloc(slots, sizeof(Cell));
+    if (name_text == NULL || name_length == NULL || cells == NULL) {
+        PyMem_Free(name_text);
+        PyMem_Free(name_length);
+        PyMem_Free(cells);
         Py_DECREF(names);
         PyErr_NoMemory();
         return -1;
     }
     for (Py_ssize_t index = 0; index < count; index++) {
         PyObject *utf8 = PyTuple_GET_ITEM(names, index);
-        self->name_text[index] = PyBytes_AS_STRING(utf8);
-        self->name_length[index] = PyBytes_GET_SIZE(utf8);
+        name_text[index] = PyBytes_AS_STRING(utf8);
+        name_length[index] = PyBytes_GET_SIZE(utf8);
+        for (Py_ssize_t earlier = 0; earlier < index; earlier++) {
+            if (name_length[earlier] == name_length[index] &&
+                memcmp(name_text[earlier], name_text[index], (size_t)name_length[index]) == 0) {
+                /* A key fills one cell: the Python encoder dedupes columns before this. */
+                PyErr_SetString(PyExc_ValueError, "columns must be unique");
+                PyMem_Free(name_text);
+                PyMem_Free(name_length);
+                PyMem_Free(cells);
+                Py_DECREF(names);
+                return -1;
+            }
+        }
     }
+    self->name_text = name_text;
+    self->name_length = name_length;
+    self->cells = cells;
     self->names = names;
     self->column_count = count;
     Py_INCREF(fallback);
@@ -574,11 +606,26 @@ CsvRowEncoder_init(CsvRowEncoder *self, PyObject *args, PyObject *kwargs)
     return 0;
 }
 
+static int
+CsvRowEncoder_traverse(CsvRowEncoder *self, visitproc visit, void *arg)
+{
+    Py_VISIT(self->fallback);
+    return 0;
+}
+
+static int
+CsvRowEncoder_clear(CsvRowEncoder *self)
+{
+    Py_CLEAR(self->fallback);
+    return 0;
+}
+
 static void
 CsvRowEncoder_dealloc(CsvRowEncoder *self)
 {
+    PyObject_GC_UnTrack(self);
     Py_XDECREF(self->names);
-    Py_XDECREF(self->fallback);
+    CsvRowEncoder_clear(self);
     PyMem_Free(self->name_text);
     PyMem_Free(self->name_length);
     PyMem_Free(self->cells);
@@ -592,7 +639,9 @@ static PyTypeObject CsvRowEncoderType = {
     .tp_doc = PyDoc_STR("CsvRowEncoder(columns, fallback)(ab_id, emitted_at, data) -> bytes: "
                         "a root-level CSV row; unusual records go to fallback."),
     .tp_basicsize = sizeof(CsvRowEncoder),
-    .tp_flags = Py_TPFLAGS_DEFAULT,
+    .tp_flags = Py_TPFLAGS_DEFAULT | Py_TPFLAGS_HAVE_GC,
+    .tp_traverse = (traverseproc)CsvRowEncoder_traverse,
+    .tp_clear = (inquiry)CsvRowEncoder_clear,
     .tp_new = PyType_GenericNew,
     .tp_init = (initproc)CsvRowEncoder_init,
     .tp_dealloc = (destructor)CsvRowEncoder_dealloc,

@@ -17,7 +17,7 @@ cp -r destination_s3 unit_tests setup.py "$work"/
 rm -f "$work"/destination_s3/*.so
 cd "$work"
 CFLAGS="-fsanitize=address -fno-omit-frame-pointer -g -O1" LDFLAGS="-fsanitize=address" \
-    "$python" setup.py -q build_ext --inplace 2>&1 | grep -v -i "warning" || true
+    "$python" setup.py -q build_ext --inplace
 export LD_PRELOAD="$libasan" ASAN_OPTIONS=detect_leaks=0 PYTHONMALLOC=malloc
 # The module under test must be the sanitized one built here, not the project's own build.
 "$python" - <<'PY'

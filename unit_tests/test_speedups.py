@@ -8,6 +8,7 @@ envelope decode, the `data` checks and UTF-8 repair, then the encoder — once w
 from __future__ import annotations
 
 import ctypes
+import gc
 import json
 import os
 import random
@@ -154,7 +155,12 @@ def test_c_encoder_leaves_unusual_records_to_python(
     c_encoder: Callable[[Callable[[bytes, bytes, bytes], bytes]], LineEncoder], data: bytes
 ) -> None:
     calls: list[bytes] = []
-    accelerated = c_encoder(lambda ab_id, emitted_at, body: calls.append(body) or b"python")
+
+    def fallback(ab_id: bytes, emitted_at: bytes, body: bytes) -> bytes:
+        calls.append(body)
+        return b"python"
+
+    accelerated = c_encoder(fallback)
     assert accelerated(b"id", b"1", data) == b"python"
     assert calls == [data]
 
@@ -207,3 +213,58 @@ def test_without_a_c_compiler_the_build_goes_on_and_the_python_encoder_is_used(
         [sys.executable, "-S", "-c", probe], cwd=tmp_path, env=env, capture_output=True, text=True
     )
     assert ran.stdout.strip() == "False RootLevelCsvEncoder b'i,1,\"x,y\",\\r\\n'", ran.stderr
+
+
+def test_c_encoder_refuses_to_run_uninitialised_or_with_repeated_columns() -> None:
+    require_speedups()
+    from destination_s3 import _speedups
+
+    bare = _speedups.CsvRowEncoder.__new__(_speedups.CsvRowEncoder)
+    with pytest.raises(TypeError, match="not initialised"):
+        bare(b"id", b"1", b'{"x":1}')
+    with pytest.raises(ValueError, match="unique"):
+        _speedups.CsvRowEncoder(["a", "b", "a"], RootLevelCsvEncoder(["a", "b"]))
+    encoder = _speedups.CsvRowEncoder(["a"], RootLevelCsvEncoder(["a"]))
+    with pytest.raises(RuntimeError, match="already initialised"):
+        encoder.__init__(["b"], RootLevelCsvEncoder(["b"]))  # type: ignore[misc]
+
+
+def test_c_encoder_survives_a_fallback_that_reenters_it_with_a_huge_row() -> None:
+    """The fallback runs after the C row is finished, so it may call the same encoder (and
+    grow, then drop, its row buffer) without corrupting the outer call."""
+    require_speedups()
+    from destination_s3 import _speedups
+
+    python = RootLevelCsvEncoder(["a"])
+    huge = b'{"a":"' + b"x," * 500_000 + b'"}'
+
+    def fallback(ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
+        inner = accelerated(b"inner", b"2", huge)
+        assert inner == python(b"inner", b"2", huge)
+        return python(ab_id, emitted_at, data)
+
+    accelerated = _speedups.CsvRowEncoder(["a"], fallback)
+    assert accelerated(b"id", b"1", b'{"b":1}') == python(b"id", b"1", b'{"b":1}')
+    assert accelerated(b"id", b"1", b'{"a":"y"}') == b"id,1,y,\r\n"
+
+
+def test_c_encoder_and_a_fallback_referring_to_it_are_collected() -> None:
+    require_speedups()
+    from destination_s3 import _speedups
+
+    collected: list[str] = []
+
+    class Fallback:
+        encoder: object = None
+
+        def __call__(self, ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes:
+            return b""
+
+        def __del__(self) -> None:
+            collected.append("fallback")
+
+    fallback = Fallback()
+    fallback.encoder = _speedups.CsvRowEncoder(["a"], fallback)  # a reference cycle
+    del fallback
+    gc.collect()
+    assert collected == ["fallback"]
