@@ -6,6 +6,7 @@ VERSION = "0.1.0"
 
 MAIN_REQUIREMENTS = [
     "airbyte-cdk>=7.39,<8",
+    # boto3 brings botocore, whose sessions and clients the storage layer uses (s3_client.py).
     "boto3>=1.35",
     "jsonschema>=4.17",
     # msgspec decodes the message envelope while keeping `data` as raw JSON bytes: the hot path

@@ -1,4 +1,4 @@
-"""The storage layer: with s3_client.py, the only code that talks to boto3.
+"""The storage layer: with s3_client.py, the only code that talks to botocore (boto3's core).
 
 `Bucket` is the set of bucket operations a sync needs; every call goes through `Bucket.call`, which
 turns any failure into a `StorageError` naming the action, the S3 code and whose fault it is.
@@ -18,7 +18,7 @@ import botocore.exceptions
 from destination_s3.config import Credentials, RoleCredentials, S3Location
 from destination_s3.encryption import Encryption
 from destination_s3.errors import S3Failure, is_config_error_code
-from destination_s3.s3_client import RetryPolicy, assumed_role_session, boto3_session, s3_client
+from destination_s3.s3_client import RetryPolicy, assumed_role_session, client_session, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -294,7 +294,7 @@ def open_bucket(
             role_session = assumed_role_session(location, credentials, policy)
         except Exception as exc:
             raise StorageError(describe_error(exc, action, location.endpoint)) from exc
-    session = boto3_session(credentials, role_session)
+    session = client_session(credentials, role_session)
     return Bucket(
         s3_client(session, location, policy),
         location.bucket,
