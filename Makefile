@@ -11,12 +11,12 @@ help:
 	@echo "make demo   - start a local S3 server, sync a real source into it, show what landed"
 	@echo "              (make demo KEEP=1 leaves the server running to look inside)"
 	@echo "make test   - lint (ruff, mypy, hadolint) and run every test"
-	@echo "make asan   - run the C encoder's differential corpus under AddressSanitizer"
+	@echo "make asan   - run the C code's differential tests under AddressSanitizer"
 	@echo "make bench  - measure throughput, CPU and memory (see benchmarks/README.md)"
 
 venv: $(INSTALLED)
 
-$(INSTALLED): setup.py destination_s3/_speedups.c
+$(INSTALLED): setup.py $(wildcard destination_s3/*.c destination_s3/*.h)
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check --upgrade pip
 	$(PY) -m pip install --quiet --disable-pip-version-check -e '.[tests]'
@@ -32,7 +32,7 @@ test: lint
 	$(PY) -m pytest -q
 	$(MAKE) asan
 
-# The C encoder's differential corpus again, built under AddressSanitizer (needs gcc + libasan).
+# The C code's differential tests again, built under AddressSanitizer (needs gcc + libasan).
 asan: venv
 	unit_tests/asan.sh $(PY)
 

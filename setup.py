@@ -48,12 +48,14 @@ TEST_REQUIREMENTS = [
     "types-PyYAML",
 ]
 
-# The root-level CSV row encoder in C (destination_s3/_speedups.c). optional=True: where no C
-# compiler exists the build warns and goes on, and the connector uses the pure-Python encoder,
-# which gives the same bytes (unit_tests/test_speedups.py), only slower.
+# The root-level CSV row encoder and the intake's hot loop in C (destination_s3/_speedups.c,
+# _plain_records.c). optional=True: where no C compiler exists the build warns and goes on, and
+# the connector uses their pure-Python twins, which give the same results (unit_tests/
+# test_speedups.py, test_plain_records.py), only slower.
 SPEEDUPS = Extension(
     "destination_s3._speedups",
-    sources=["destination_s3/_speedups.c"],
+    sources=["destination_s3/_speedups.c", "destination_s3/_plain_records.c"],
+    depends=["destination_s3/_speedups.h"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
     optional=True,
 )

@@ -448,7 +448,7 @@ class Benchmark:
 
     def csv_encoder(self) -> str:
         """Which root-level CSV encoder the connector's Python uses (as the runs did)."""
-        probe = "from destination_s3 import encoders; print(encoders.ACCELERATED)"
+        probe = "from destination_s3 import compiled; print(compiled.ACCELERATED)"
         found = subprocess.run(
             [self.python, "-c", probe], cwd=REPO, capture_output=True, text=True, check=False
         )

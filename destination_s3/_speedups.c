@@ -1,5 +1,6 @@
 /*
- * destination_s3._speedups: the root-level CSV row encoder in C (optional; see encoders.py).
+ * destination_s3._speedups: the root-level CSV row encoder in C (optional; see encoders.py),
+ * and the module's definition; the intake's hot loop is in _plain_records.c.
  *
  * CsvRowEncoder(columns, fallback)(ab_id, emitted_at, data) returns the same CSV row as the
  * pure-Python RootLevelCsvEncoder (`fallback`) for the common record, at a tenth of its cost:
@@ -25,6 +26,8 @@
 #define PY_SSIZE_T_CLEAN
 #include <Python.h>
 #include <string.h>
+
+#include "_speedups.h"
 
 /* Deeper nesting goes to the fallback, which decides (msgspec has its own depth limit). */
 #define MAX_DEPTH 64
@@ -648,17 +651,94 @@ static PyTypeObject CsvRowEncoderType = {
     .tp_call = (ternaryfunc)CsvRowEncoder_call,
 };
 
+/* encoders.encode_jsonl in C: the same line, one allocation. */
+static const char JSONL_HEAD[] = "{\"_tarsal_metadata\":{\"_tarsal_ab_id\":\"";
+static const char JSONL_MID[] = "\",\"_tarsal_emitted_at\":\"";
+static const char JSONL_DATA[] = "\"},\"data\":";
+static const char JSONL_TAIL[] = "}\n";
+
+static PyObject *
+speedups_encode_jsonl(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 3) {
+        PyErr_SetString(PyExc_TypeError, "encode_jsonl(ab_id, emitted_at, data)");
+        return NULL;
+    }
+    Py_buffer views[3];
+    int held = 0;
+    PyObject *line = NULL;
+    for (; held < 3; held++) {
+        if (PyObject_GetBuffer(args[held], &views[held], PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+    }
+    Py_ssize_t size = (Py_ssize_t)(sizeof JSONL_HEAD + sizeof JSONL_MID + sizeof JSONL_DATA +
+                                   sizeof JSONL_TAIL - 4) +
+                      views[0].len + views[1].len + views[2].len;
+    line = PyBytes_FromStringAndSize(NULL, size);
+    if (line == NULL) {
+        goto done;
+    }
+    char *out = PyBytes_AS_STRING(line);
+#define PUT(text, length)                     \
+    do {                                      \
+        memcpy(out, (text), (size_t)(length)); \
+        out += (length);                      \
+    } while (0)
+    PUT(JSONL_HEAD, sizeof JSONL_HEAD - 1);
+    PUT(views[0].buf, views[0].len);
+    PUT(JSONL_MID, sizeof JSONL_MID - 1);
+    PUT(views[1].buf, views[1].len);
+    PUT(JSONL_DATA, sizeof JSONL_DATA - 1);
+    PUT(views[2].buf, views[2].len);
+    PUT(JSONL_TAIL, sizeof JSONL_TAIL - 1);
+#undef PUT
+done:
+    while (held > 0) {
+        PyBuffer_Release(&views[--held]);
+    }
+    return line;
+}
+
+static PyObject *
+speedups_is_valid_utf8(PyObject *Py_UNUSED(module), PyObject *argument)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(argument, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    int valid = is_valid_utf8(view.buf, view.len);
+    PyBuffer_Release(&view);
+    return PyBool_FromLong(valid);
+}
+
+static PyMethodDef speedups_methods[] = {
+    {"take_plain_records", (PyCFunction)(void (*)(void))take_plain_records, METH_FASTCALL,
+     PyDoc_STR("The intake's hot loop: see plain_records.take_plain_records.")},
+    {"encode_jsonl", (PyCFunction)(void (*)(void))speedups_encode_jsonl, METH_FASTCALL,
+     PyDoc_STR("encode_jsonl(ab_id, emitted_at, data) -> bytes: encoders.encode_jsonl in C.")},
+    {"count_newlines", count_newlines, METH_O,
+     PyDoc_STR("count_newlines(buffer) -> int: bytes.count(b'\\n'), with memchr.")},
+    {"is_valid_utf8", speedups_is_valid_utf8, METH_O,
+     PyDoc_STR("is_valid_utf8(buffer) -> bool, as bytes.decode('utf-8') would judge it.")},
+    {NULL, NULL, 0, NULL},
+};
+
 static struct PyModuleDef speedups_module = {
     PyModuleDef_HEAD_INIT,
     .m_name = "destination_s3._speedups",
-    .m_doc = "Optional C encoders for destination-s3's hot path (pure-Python fallback exists).",
+    .m_doc = "Optional C code for destination-s3's hot path (each part has a Python twin).",
     .m_size = -1,
+    .m_methods = speedups_methods,
 };
 
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     init_tables();
+    if (plain_records_init() < 0) {
+        return NULL;
+    }
     if (PyType_Ready(&CsvRowEncoderType) < 0) {
         return NULL;
     }

@@ -11,23 +11,12 @@ import csv
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from types import ModuleType
 from typing import Any
 
 import msgspec
 
+from destination_s3.compiled import ACCELERATED, speedups
 from destination_s3.config import OutputFormat
-
-# The C row encoder (destination_s3/_speedups.c), when it was built: same bytes, a fraction of
-# the CPU. DESTINATION_S3_PURE_PYTHON=1 turns it off (to compare, or to rule it out).
-_speedups: ModuleType | None
-try:
-    from destination_s3 import _speedups
-except ImportError:  # built without a C compiler: the pure-Python encoder does the work
-    _speedups = None
-if os.environ.get("DESTINATION_S3_PURE_PYTHON") == "1":
-    _speedups = None
-ACCELERATED = _speedups is not None
 
 AB_ID = "_tarsal_ab_id"
 EMITTED_AT = "_tarsal_emitted_at"
@@ -170,8 +159,8 @@ def root_level_csv_encoder(
     """The header and line encoder of root-level CSV: the C encoder in front of the Python one,
     which takes every record the C one leaves to it."""
     encoder = RootLevelCsvEncoder(schema_properties)
-    if accelerated and _speedups is not None:
-        return encoder.header(), _speedups.CsvRowEncoder(encoder.columns, encoder)
+    if accelerated and speedups is not None:
+        return encoder.header(), speedups.CsvRowEncoder(encoder.columns, encoder)
     return encoder.header(), encoder
 
 
@@ -180,7 +169,7 @@ def encoder_for(
 ) -> tuple[bytes, LineEncoder]:
     """The header (b"" for JSONL) and the line encoder of one stream's files."""
     if output_format is OutputFormat.JSONL:
-        return b"", encode_jsonl
+        return b"", encode_jsonl if speedups is None else speedups.encode_jsonl
     if output_format is OutputFormat.CSV_NO_FLATTENING:
         return _NO_FLATTENING_HEADER, encode_csv_no_flattening
     return root_level_csv_encoder(schema_properties)

@@ -1,8 +1,9 @@
 """stdin blocks in: records encoded and added to their stream's writer, STATEs held in the ledger.
 
 The common case costs one msgspec call per block (`decode_lines`: every envelope of the block,
-`data` kept as raw JSON bytes), a short Python step per record (route lookup, three byte checks,
-encode), and one join and one buffer append per stream per block. Anything unusual — a line
+`data` kept as raw JSON bytes), one call of the plain-records loop (plain_records.py, in C when
+built: route lookup, three byte checks, encode, per record) for each run of records between
+other messages, and one join and one buffer append per stream per block. Anything unusual — a line
 msgspec refuses, a record whose `data` needs a look (not an object, a bare CR, invalid UTF-8), a
 stream the catalog does not name, an unknown message type — sends the rest of the block through
 `_take_line`, one line at a time, which knows each line's number and raises the InputError that
@@ -16,6 +17,7 @@ from dataclasses import dataclass, field
 
 import msgspec
 
+from destination_s3 import plain_records
 from destination_s3.catalog import stream_key
 from destination_s3.encoders import LineEncoder, RecordIds
 from destination_s3.errors import InputError
@@ -55,8 +57,16 @@ class _Route:
 
 
 class Intake:
-    def __init__(self, router: Router, ledger: StateLedger, clock: Callable[[], float]) -> None:
+    def __init__(
+        self,
+        router: Router,
+        ledger: StateLedger,
+        clock: Callable[[], float],
+        take_plain: plain_records.TakePlain = plain_records.TAKE_PLAIN_RECORDS,
+        record_ids: Callable[[], bytes] | None = None,
+    ) -> None:
         self._router = router
+        self._take_plain = take_plain
         self._ledger = ledger
         self._clock = clock
         # As records spell them, for the hot loop (a stream without namespace by its name alone:
@@ -68,7 +78,7 @@ class Intake:
         # objects must be opened in record order (the ledger relies on it).
         self._pending: list[_Route] = []
         self._record_counts = StateRecordCounts()
-        self._next_id = RecordIds().next
+        self._next_id = record_ids or RecordIds().next
         self._last_emitted_at: int | float | None = None
         self._emitted_at_text = b""
         self.repairs = Utf8Repairs()
@@ -79,65 +89,54 @@ class Intake:
     def take(self, block: bytes) -> None:
         """Take one block of whole lines; raises InputError for a line that cannot be taken."""
         first_line = self.lines_read + 1
-        self.lines_read += block.count(b"\n") + (not block.endswith(b"\n"))
+        self.lines_read += plain_records.COUNT_NEWLINES(block) + (not block.endswith(b"\n"))
         self.bytes_read += len(block)
         try:
             envelopes = ENVELOPE_DECODER.decode_lines(block)
         except (msgspec.DecodeError, RecursionError):
             self._take_by_line(block, first_line, 0)
             return
-        routes = self._routes
-        next_id = self._next_id
-        pending = self._pending
+        routes, pending, next_id = self._routes, self._pending, self._next_id
         record_number = self.records
         last_emitted_at, emitted_at_text = self._last_emitted_at, self._emitted_at_text
-        # `index` is read after the loop: where a `break` left off.
-        for index, envelope in enumerate(envelopes):  # noqa: B007
-            kind = envelope.type
-            if kind == "RECORD":
-                record = envelope.record
-                if record is None:
-                    break
-                data = bytes(record.data)
-                if data[:1] != b"{" or b"\r" in data or not (data.isascii() or is_utf8(data)):
-                    break
-                namespace = record.namespace
-                route = routes.get(
-                    record.stream if namespace is None else (namespace, record.stream)
-                )
-                if route is None:
-                    if not self._router.knows(namespace, record.stream):
-                        break
-                    route = self._route(namespace, record.stream)
-                if record.emitted_at != last_emitted_at:
-                    last_emitted_at = record.emitted_at
-                    emitted_at_text = str(int(last_emitted_at)).encode()
-                lines = route.lines
-                if not lines:
-                    route.first_record = record_number
-                    pending.append(route)
-                try:
-                    lines.append(route.encode(next_id(), emitted_at_text, data))
-                except (ValueError, msgspec.DecodeError, RecursionError):
-                    break  # the line-by-line step names the line
-                route.emitted_at.append(last_emitted_at)
-                record_number += 1
-            elif kind == "STATE":
-                body = bytes(envelope.state)
-                if body[:1] != b"{" or not (body.isascii() or is_utf8(body)):
-                    break
-                self.records = record_number
-                self._hold(body)
-            elif kind not in KNOWN_TYPES:
+        index = 0
+        stopped_at: int | None = None  # where the line-by-line step takes over
+        while stopped_at is None:
+            index, why, record_number, last_emitted_at, emitted_at_text = self._take_plain(
+                envelopes, index, routes, pending, next_id, record_number, last_emitted_at,
+                emitted_at_text,
+            )  # fmt: skip
+            if why == plain_records.END:
                 break
-        else:
-            index = -1
+            envelope = envelopes[index]
+            if why == plain_records.NEW_STREAM:
+                record = envelope.record
+                assert record is not None
+                if not self._router.knows(record.namespace, record.stream):
+                    stopped_at = index
+                else:
+                    self._route(record.namespace, record.stream)  # and take it on the next turn
+            elif why == plain_records.OTHER:
+                kind = envelope.type
+                if kind == "STATE":
+                    body = bytes(envelope.state)
+                    if body[:1] != b"{" or not (body.isascii() or is_utf8(body)):
+                        stopped_at = index
+                        continue
+                    self.records = record_number
+                    self._hold(body)
+                elif kind not in KNOWN_TYPES:
+                    stopped_at = index
+                    continue
+                index += 1
+            else:
+                stopped_at = index
         self.records = record_number
         self._last_emitted_at, self._emitted_at_text = last_emitted_at, emitted_at_text
-        if index < 0:
+        if stopped_at is None:
             self._add_pending()
         else:
-            self._take_by_line(block, first_line, index)
+            self._take_by_line(block, first_line, stopped_at)
 
     def _take_by_line(self, block: bytes, first_line: int, skip: int) -> None:
         """Take the block from its `skip`-th message on, one line at a time."""

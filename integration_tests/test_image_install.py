@@ -384,7 +384,7 @@ def test_the_image_has_the_compiled_encoder_when_the_build_stage_has_a_compiler(
         image.plan.build.commands
     )
     assert c_compiler() is not None, "the replay needs a C compiler, as the build stage has"
-    probe = "from destination_s3 import encoders; print(encoders.ACCELERATED)"
+    probe = "from destination_s3 import compiled; print(compiled.ACCELERATED)"
     result = run_in_image(
         image, [str(image.python), "-c", probe], cwd=image.code_dir, home=tmp_path / "home"
     )

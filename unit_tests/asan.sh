@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Runs the C encoder's differential corpus (unit_tests/test_speedups.py) with the encoder built
+# Runs the C code's differential tests (unit_tests/test_speedups.py, test_plain_records.py) built
 # under AddressSanitizer, in a copy of the tree (build/asan), so that any read outside an input
 # buffer stops the run with a report. PYTHONMALLOC=malloc gives every Python buffer its own
 # allocation, which ASan guards. Usage: unit_tests/asan.sh PYTHON
@@ -27,5 +27,5 @@ if not speedups.__file__.startswith(os.getcwd()):
     sys.exit(f"asan: imported {speedups.__file__}, not the sanitized build")
 PY
 # -s: ASan writes its report to stderr, which pytest would otherwise capture and lose.
-"$python" -m pytest -q -s -p no:cacheprovider unit_tests/test_speedups.py
+"$python" -m pytest -q -s -p no:cacheprovider -p no:logging unit_tests/test_speedups.py unit_tests/test_plain_records.py
 echo "asan: the differential corpus ran clean under AddressSanitizer"

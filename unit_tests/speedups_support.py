@@ -16,7 +16,7 @@ from collections.abc import Sequence
 
 import pytest
 
-from destination_s3 import encoders
+from destination_s3 import compiled
 from destination_s3.encoders import LineEncoder, RootLevelCsvEncoder, root_level_csv_encoder
 
 
@@ -26,7 +26,7 @@ def c_compiler() -> str | None:
 
 
 def require_speedups() -> None:
-    if encoders.ACCELERATED:
+    if compiled.ACCELERATED:
         return
     if os.environ.get("DESTINATION_S3_PURE_PYTHON") == "1":
         pytest.skip("DESTINATION_S3_PURE_PYTHON=1 turned the C encoder off")

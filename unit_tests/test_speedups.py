@@ -268,3 +268,17 @@ def test_c_encoder_and_a_fallback_referring_to_it_are_collected() -> None:
     del fallback
     gc.collect()
     assert collected == ["fallback"]
+
+
+def test_c_jsonl_line_equals_python_on_the_corpus() -> None:
+    require_speedups()
+    from destination_s3 import _speedups
+    from destination_s3.encoders import encode_jsonl
+
+    for data in corpus(seed=3, count=20_000):
+        exact = (ctypes.c_char * len(data)).from_buffer_copy(data)  # no trailing NUL (ASan)
+        expected = encode_jsonl(AB_ID, EMITTED_AT, data)
+        assert _speedups.encode_jsonl(AB_ID, EMITTED_AT, data) == expected
+        assert _speedups.encode_jsonl(AB_ID, EMITTED_AT, exact) == expected  # type: ignore[arg-type]
+    with pytest.raises(TypeError):
+        _speedups.encode_jsonl(AB_ID, EMITTED_AT)  # type: ignore[call-arg]

@@ -1,0 +1,334 @@
+/*
+ * take_plain_records: the intake's hot loop in C, part of destination_s3._speedups.
+ *
+ * Same contract and same effects as plain_records.take_plain_records (read its docstring): from
+ * `start`, take each envelope while it is a plain RECORD — route found, `data` a JSON object in
+ * valid UTF-8 without CR, accepted by its encoder — and stop at the first that is not, returning
+ * (index, why, record_number, last_emitted_at, emitted_at_text). The checks run in the same order
+ * as in Python, so both stop at the same envelope for the same reason.
+ *
+ * The envelopes come from msgspec, which parsed and validated every line; this code reads their
+ * fields through the Python C API and the raw `data` bytes through the buffer protocol, and only
+ * scans those bytes (first byte, CR, UTF-8), never past their length.
+ */
+#define PY_SSIZE_T_CLEAN
+#include <Python.h>
+#include <stdint.h>
+#include <string.h>
+
+#include "_speedups.h"
+
+enum { END = 0, OTHER = 1, NEW_STREAM = 2, NEEDS_LOOK = 3 };
+
+static PyObject *s_type, *s_record, *s_data, *s_namespace, *s_stream, *s_emitted_at, *s_encode,
+    *s_lines, *s_first_record, *s_RECORD;
+
+int
+plain_records_init(void)
+{
+    s_type = PyUnicode_InternFromString("type");
+    s_record = PyUnicode_InternFromString("record");
+    s_data = PyUnicode_InternFromString("data");
+    s_namespace = PyUnicode_InternFromString("namespace");
+    s_stream = PyUnicode_InternFromString("stream");
+    s_emitted_at = PyUnicode_InternFromString("emitted_at");
+    s_encode = PyUnicode_InternFromString("encode");
+    s_lines = PyUnicode_InternFromString("lines");
+    s_first_record = PyUnicode_InternFromString("first_record");
+    s_RECORD = PyUnicode_InternFromString("RECORD");
+    if (!s_type || !s_record || !s_data || !s_namespace || !s_stream || !s_emitted_at ||
+        !s_encode || !s_lines || !s_first_record || !s_RECORD) {
+        return -1;
+    }
+    return 0;
+}
+
+/* Whether [p, p + length) is valid UTF-8 as Python's strict decoder sees it: no overlong forms,
+ * no surrogates (U+D800..U+DFFF), nothing above U+10FFFF. */
+int
+is_valid_utf8(const unsigned char *p, Py_ssize_t length)
+{
+    const unsigned char *end = p + length;
+    while (p < end) {
+        /* ASCII eight bytes at a time: most of a record's bytes are ASCII. */
+        while (end - p >= 8) {
+            uint64_t chunk;
+            memcpy(&chunk, p, 8);
+            if (chunk & UINT64_C(0x8080808080808080)) {
+                break;
+            }
+            p += 8;
+        }
+        if (p >= end) {
+            break;
+        }
+        unsigned char c = *p;
+        if (c < 0x80) {
+            p++;
+            continue;
+        }
+        Py_ssize_t left = end - p;
+        if (c >= 0xC2 && c <= 0xDF) {
+            if (left < 2 || (p[1] & 0xC0) != 0x80) {
+                return 0;
+            }
+            p += 2;
+        }
+        else if (c >= 0xE0 && c <= 0xEF) {
+            if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
+                return 0;
+            }
+            if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)) {
+                return 0; /* overlong, or a surrogate */
+            }
+            p += 3;
+        }
+        else if (c >= 0xF0 && c <= 0xF4) {
+            if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+                (p[3] & 0xC0) != 0x80) {
+                return 0;
+            }
+            if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)) {
+                return 0; /* overlong, or above U+10FFFF */
+            }
+            p += 4;
+        }
+        else {
+            return 0; /* a continuation byte first, 0xC0, 0xC1 or 0xF5..0xFF */
+        }
+    }
+    return 1;
+}
+
+/* The `data` checks of plain_records.py: a JSON object, no CR, valid UTF-8. */
+static int
+data_is_plain(const Py_buffer *view)
+{
+    const unsigned char *bytes = view->buf;
+    if (view->len < 1 || bytes[0] != '{') {
+        return 0;
+    }
+    if (memchr(bytes, '\r', (size_t)view->len) != NULL) {
+        return 0;
+    }
+    return is_valid_utf8(bytes, view->len);
+}
+
+/* Takes one envelope. Returns the reason to stop (OTHER, NEW_STREAM, NEEDS_LOOK), -1 when it was
+ * taken, or -2 with an exception set. */
+static int
+take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next_id,
+         Py_ssize_t record_number, PyObject **last_emitted_at, PyObject **emitted_at_text)
+{
+    int result = -2;
+    PyObject *kind = NULL, *record = NULL, *raw = NULL, *data = NULL, *namespace = NULL;
+    PyObject *stream = NULL, *key = NULL, *emitted_at = NULL, *record_id = NULL, *line = NULL;
+    PyObject *encode = NULL, *lines = NULL, *emitted_list = NULL;
+    Py_buffer view;
+    view.obj = NULL;
+
+    kind = PyObject_GetAttr(envelope, s_type);
+    if (kind == NULL) {
+        goto done;
+    }
+    if (!PyUnicode_Check(kind) || PyUnicode_Compare(kind, s_RECORD) != 0) {
+        if (PyErr_Occurred()) {
+            goto done;
+        }
+        result = OTHER;
+        goto done;
+    }
+    record = PyObject_GetAttr(envelope, s_record);
+    if (record == NULL) {
+        goto done;
+    }
+    if (record == Py_None) {
+        result = NEEDS_LOOK;
+        goto done;
+    }
+    raw = PyObject_GetAttr(record, s_data);
+    if (raw == NULL || PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) {
+        goto done;
+    }
+    if (!data_is_plain(&view)) {
+        result = NEEDS_LOOK;
+        goto done;
+    }
+    namespace = PyObject_GetAttr(record, s_namespace);
+    stream = PyObject_GetAttr(record, s_stream);
+    if (namespace == NULL || stream == NULL) {
+        goto done;
+    }
+    if (namespace == Py_None) {
+        key = Py_NewRef(stream);
+    }
+    else if ((key = PyTuple_Pack(2, namespace, stream)) == NULL) {
+        goto done;
+    }
+    PyObject *route = PyDict_GetItemWithError(routes, key); /* borrowed */
+    if (route == NULL) {
+        if (!PyErr_Occurred()) {
+            result = NEW_STREAM;
+        }
+        goto done;
+    }
+    Py_INCREF(route); /* the encoder below runs Python code */
+    emitted_at = PyObject_GetAttr(record, s_emitted_at);
+    if (emitted_at == NULL) {
+        goto done_route;
+    }
+    int same = emitted_at == *last_emitted_at
+                   ? 1
+                   : PyObject_RichCompareBool(emitted_at, *last_emitted_at, Py_EQ);
+    if (same < 0) {
+        goto done_route;
+    }
+    if (!same) {
+        /* str(int(emitted_at)).encode(): msgspec refuses numbers out of a float's range. */
+        PyObject *whole = PyNumber_Long(emitted_at);
+        PyObject *text = whole == NULL ? NULL : PyObject_Str(whole);
+        PyObject *encoded = text == NULL ? NULL : PyUnicode_AsUTF8String(text);
+        Py_XDECREF(whole);
+        Py_XDECREF(text);
+        if (encoded == NULL) {
+            goto done_route;
+        }
+        Py_SETREF(*last_emitted_at, Py_NewRef(emitted_at));
+        Py_SETREF(*emitted_at_text, encoded);
+    }
+    data = PyBytes_FromStringAndSize(view.buf, view.len);
+    if (data == NULL) {
+        goto done_route;
+    }
+    PyBuffer_Release(&view);
+    record_id = PyObject_CallNoArgs(next_id);
+    encode = PyObject_GetAttr(route, s_encode);
+    if (record_id == NULL || encode == NULL) {
+        goto done_route;
+    }
+    PyObject *call_args[3] = {record_id, *emitted_at_text, data};
+    line = PyObject_Vectorcall(encode, call_args, 3, NULL);
+    if (line == NULL) {
+        /* msgspec.DecodeError is a ValueError: the line-by-line step names the line. */
+        if (PyErr_ExceptionMatches(PyExc_ValueError) ||
+            PyErr_ExceptionMatches(PyExc_RecursionError)) {
+            PyErr_Clear();
+            result = NEEDS_LOOK;
+        }
+        goto done_route;
+    }
+    lines = PyObject_GetAttr(route, s_lines);
+    emitted_list = PyObject_GetAttr(route, s_emitted_at);
+    if (lines == NULL || emitted_list == NULL) {
+        goto done_route;
+    }
+    if (!PyList_Check(lines) || !PyList_Check(emitted_list)) {
+        PyErr_SetString(PyExc_TypeError, "a route's lines and emitted_at must be lists");
+        goto done_route;
+    }
+    if (PyList_GET_SIZE(lines) == 0) {
+        PyObject *first = PyLong_FromSsize_t(record_number);
+        int failed = first == NULL || PyObject_SetAttr(route, s_first_record, first) < 0 ||
+                     PyList_Append(pending, route) < 0;
+        Py_XDECREF(first);
+        if (failed) {
+            goto done_route;
+        }
+    }
+    if (PyList_Append(lines, line) < 0 || PyList_Append(emitted_list, *last_emitted_at) < 0) {
+        goto done_route;
+    }
+    result = -1;
+done_route:
+    Py_DECREF(route);
+done:
+    if (view.obj != NULL) {
+        PyBuffer_Release(&view);
+    }
+    Py_XDECREF(kind);
+    Py_XDECREF(record);
+    Py_XDECREF(raw);
+    Py_XDECREF(data);
+    Py_XDECREF(namespace);
+    Py_XDECREF(stream);
+    Py_XDECREF(key);
+    Py_XDECREF(emitted_at);
+    Py_XDECREF(record_id);
+    Py_XDECREF(line);
+    Py_XDECREF(encode);
+    Py_XDECREF(lines);
+    Py_XDECREF(emitted_list);
+    return result;
+}
+
+PyObject *
+take_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    if (nargs != 8) {
+        PyErr_SetString(PyExc_TypeError,
+                        "take_plain_records(envelopes, start, routes, pending, next_id, "
+                        "record_number, last_emitted_at, emitted_at_text)");
+        return NULL;
+    }
+    PyObject *envelopes = args[0], *routes = args[2], *pending = args[3], *next_id = args[4];
+    if (!PyList_Check(envelopes) || !PyDict_Check(routes) || !PyList_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "envelopes and pending must be lists, routes a dict");
+        return NULL;
+    }
+    Py_ssize_t index = PyLong_AsSsize_t(args[1]);
+    Py_ssize_t record_number = PyLong_AsSsize_t(args[5]);
+    if ((index == -1 || record_number == -1) && PyErr_Occurred()) {
+        return NULL;
+    }
+    if (index < 0) {
+        PyErr_SetString(PyExc_ValueError, "start must not be negative");
+        return NULL;
+    }
+    PyObject *last_emitted_at = Py_NewRef(args[6]);
+    PyObject *emitted_at_text = Py_NewRef(args[7]);
+    int why = END;
+    /* The size is read on every turn: the encoders are Python code (they cannot reach this
+     * list, which is the intake's own, but the loop does not rely on it). */
+    while (index < PyList_GET_SIZE(envelopes)) {
+        PyObject *envelope = Py_NewRef(PyList_GET_ITEM(envelopes, index));
+        int taken = take_one(envelope, routes, pending, next_id, record_number,
+                             &last_emitted_at, &emitted_at_text);
+        Py_DECREF(envelope);
+        if (taken == -2) {
+            Py_DECREF(last_emitted_at);
+            Py_DECREF(emitted_at_text);
+            return NULL;
+        }
+        if (taken >= 0) {
+            why = taken;
+            break;
+        }
+        record_number++;
+        index++;
+    }
+    PyObject *result = Py_BuildValue("(ninOO)", index, why, record_number, last_emitted_at,
+                                     emitted_at_text);
+    Py_DECREF(last_emitted_at);
+    Py_DECREF(emitted_at_text);
+    return result;
+}
+
+/* block.count(b"\n") with memchr, which skips a whole line per call where bytes.count looks at
+ * every byte. */
+PyObject *
+count_newlines(PyObject *Py_UNUSED(module), PyObject *argument)
+{
+    Py_buffer view;
+    if (PyObject_GetBuffer(argument, &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    const char *p = view.buf;
+    const char *end = p + view.len;
+    Py_ssize_t count = 0;
+    while (p < end && (p = memchr(p, '\n', (size_t)(end - p))) != NULL) {
+        count++;
+        p++;
+    }
+    PyBuffer_Release(&view);
+    return PyLong_FromSsize_t(count);
+}
