@@ -171,7 +171,8 @@ def encoder_for(
     if output_format is OutputFormat.JSONL:
         return b"", encode_jsonl if speedups is None else speedups.encode_jsonl
     if output_format is OutputFormat.CSV_NO_FLATTENING:
-        return _NO_FLATTENING_HEADER, encode_csv_no_flattening
+        encode = encode_csv_no_flattening if speedups is None else speedups.encode_csv_no_flattening
+        return _NO_FLATTENING_HEADER, encode
     return root_level_csv_encoder(schema_properties)
 
 

@@ -270,15 +270,16 @@ def test_c_encoder_and_a_fallback_referring_to_it_are_collected() -> None:
     assert collected == ["fallback"]
 
 
-def test_c_jsonl_line_equals_python_on_the_corpus() -> None:
+@pytest.mark.parametrize("name", ["encode_jsonl", "encode_csv_no_flattening"])
+def test_c_jsonl_and_unflattened_csv_lines_equal_python_on_the_corpus(name: str) -> None:
     require_speedups()
-    from destination_s3 import _speedups
-    from destination_s3.encoders import encode_jsonl
+    from destination_s3 import _speedups, encoders
 
+    python, accelerated = getattr(encoders, name), getattr(_speedups, name)
     for data in corpus(seed=3, count=20_000):
         exact = (ctypes.c_char * len(data)).from_buffer_copy(data)  # no trailing NUL (ASan)
-        expected = encode_jsonl(AB_ID, EMITTED_AT, data)
-        assert _speedups.encode_jsonl(AB_ID, EMITTED_AT, data) == expected
-        assert _speedups.encode_jsonl(AB_ID, EMITTED_AT, exact) == expected  # type: ignore[arg-type]
+        expected = python(AB_ID, EMITTED_AT, data)
+        assert accelerated(AB_ID, EMITTED_AT, data) == expected
+        assert accelerated(AB_ID, EMITTED_AT, exact) == expected
     with pytest.raises(TypeError):
-        _speedups.encode_jsonl(AB_ID, EMITTED_AT)  # type: ignore[call-arg]
+        accelerated(AB_ID, EMITTED_AT)
