@@ -102,30 +102,29 @@ is_valid_utf8(const unsigned char *p, Py_ssize_t length)
 
 /* The `data` checks of plain_records.py: a JSON object, no CR, valid UTF-8. */
 static int
-data_is_plain(const Py_buffer *view)
+data_is_plain(const unsigned char *bytes, Py_ssize_t length)
 {
-    const unsigned char *bytes = view->buf;
-    if (view->len < 1 || bytes[0] != '{') {
+    if (length < 1 || bytes[0] != '{') {
         return 0;
     }
-    if (memchr(bytes, '\r', (size_t)view->len) != NULL) {
+    if (memchr(bytes, '\r', (size_t)length) != NULL) {
         return 0;
     }
-    return is_valid_utf8(bytes, view->len);
+    return is_valid_utf8(bytes, length);
 }
 
-/* Takes one envelope. Returns the reason to stop (OTHER, NEW_STREAM, NEEDS_LOOK), -1 when it was
- * taken, or -2 with an exception set. */
+/* Takes one envelope, in the order of plain_records.take_plain_records (every Python-visible
+ * step: attribute reads, calls, appends). Returns the reason to stop (OTHER, NEW_STREAM,
+ * NEEDS_LOOK), -1 when it was taken, or -2 with an exception set. */
 static int
 take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next_id,
          Py_ssize_t record_number, PyObject **last_emitted_at, PyObject **emitted_at_text)
 {
-    int result = -2;
+    int result = -2, same;
     PyObject *kind = NULL, *record = NULL, *raw = NULL, *data = NULL, *namespace = NULL;
-    PyObject *stream = NULL, *key = NULL, *emitted_at = NULL, *record_id = NULL, *line = NULL;
-    PyObject *encode = NULL, *lines = NULL, *emitted_list = NULL;
-    Py_buffer view;
-    view.obj = NULL;
+    PyObject *stream = NULL, *key = NULL, *route = NULL, *emitted_at = NULL, *encode = NULL;
+    PyObject *record_id = NULL, *line = NULL, *lines = NULL, *emitted_list = NULL;
+    PyObject *call_args[3];
 
     kind = PyObject_GetAttr(envelope, s_type);
     if (kind == NULL) {
@@ -146,17 +145,35 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
         result = NEEDS_LOOK;
         goto done;
     }
+    /* bytes(record.data) first, then the checks on that copy, as in Python. */
     raw = PyObject_GetAttr(record, s_data);
-    if (raw == NULL || PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) {
+    if (raw == NULL) {
         goto done;
     }
-    if (!data_is_plain(&view)) {
+    if (PyBytes_CheckExact(raw)) {
+        data = Py_NewRef(raw);
+    }
+    else {
+        Py_buffer view;
+        if (PyObject_GetBuffer(raw, &view, PyBUF_SIMPLE) < 0) {
+            goto done;
+        }
+        data = PyBytes_FromStringAndSize(view.buf, view.len);
+        PyBuffer_Release(&view);
+        if (data == NULL) {
+            goto done;
+        }
+    }
+    if (!data_is_plain((const unsigned char *)PyBytes_AS_STRING(data), PyBytes_GET_SIZE(data))) {
         result = NEEDS_LOOK;
         goto done;
     }
     namespace = PyObject_GetAttr(record, s_namespace);
+    if (namespace == NULL) {
+        goto done;
+    }
     stream = PyObject_GetAttr(record, s_stream);
-    if (namespace == NULL || stream == NULL) {
+    if (stream == NULL) {
         goto done;
     }
     if (namespace == Py_None) {
@@ -165,8 +182,9 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
     else if ((key = PyTuple_Pack(2, namespace, stream)) == NULL) {
         goto done;
     }
-    PyObject *route = PyDict_GetItemWithError(routes, key); /* borrowed */
-    if (route == NULL) {
+    route = PyDict_GetItemWithError(routes, key); /* borrowed: a reference is taken below */
+    if (route == NULL || route == Py_None) {       /* routes.get(key) is None */
+        route = NULL;
         if (!PyErr_Occurred()) {
             result = NEW_STREAM;
         }
@@ -175,13 +193,13 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
     Py_INCREF(route); /* the encoder below runs Python code */
     emitted_at = PyObject_GetAttr(record, s_emitted_at);
     if (emitted_at == NULL) {
-        goto done_route;
+        goto done;
     }
-    int same = emitted_at == *last_emitted_at
-                   ? 1
-                   : PyObject_RichCompareBool(emitted_at, *last_emitted_at, Py_EQ);
+    same = emitted_at == *last_emitted_at
+               ? 1
+               : PyObject_RichCompareBool(emitted_at, *last_emitted_at, Py_EQ);
     if (same < 0) {
-        goto done_route;
+        goto done;
     }
     if (!same) {
         /* str(int(emitted_at)).encode(): msgspec refuses numbers out of a float's range. */
@@ -191,22 +209,22 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
         Py_XDECREF(whole);
         Py_XDECREF(text);
         if (encoded == NULL) {
-            goto done_route;
+            goto done;
         }
         Py_SETREF(*last_emitted_at, Py_NewRef(emitted_at));
         Py_SETREF(*emitted_at_text, encoded);
     }
-    data = PyBytes_FromStringAndSize(view.buf, view.len);
-    if (data == NULL) {
-        goto done_route;
-    }
-    PyBuffer_Release(&view);
-    record_id = PyObject_CallNoArgs(next_id);
     encode = PyObject_GetAttr(route, s_encode);
-    if (record_id == NULL || encode == NULL) {
-        goto done_route;
+    if (encode == NULL) {
+        goto done;
     }
-    PyObject *call_args[3] = {record_id, *emitted_at_text, data};
+    record_id = PyObject_CallNoArgs(next_id);
+    if (record_id == NULL) {
+        goto done;
+    }
+    call_args[0] = record_id;
+    call_args[1] = *emitted_at_text;
+    call_args[2] = data;
     line = PyObject_Vectorcall(encode, call_args, 3, NULL);
     if (line == NULL) {
         /* msgspec.DecodeError is a ValueError: the line-by-line step names the line. */
@@ -215,16 +233,15 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
             PyErr_Clear();
             result = NEEDS_LOOK;
         }
-        goto done_route;
+        goto done;
     }
     lines = PyObject_GetAttr(route, s_lines);
-    emitted_list = PyObject_GetAttr(route, s_emitted_at);
-    if (lines == NULL || emitted_list == NULL) {
-        goto done_route;
+    if (lines == NULL) {
+        goto done;
     }
-    if (!PyList_Check(lines) || !PyList_Check(emitted_list)) {
-        PyErr_SetString(PyExc_TypeError, "a route's lines and emitted_at must be lists");
-        goto done_route;
+    if (!PyList_Check(lines)) {
+        PyErr_SetString(PyExc_TypeError, "a route's lines must be a list");
+        goto done;
     }
     if (PyList_GET_SIZE(lines) == 0) {
         PyObject *first = PyLong_FromSsize_t(record_number);
@@ -232,19 +249,25 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
                      PyList_Append(pending, route) < 0;
         Py_XDECREF(first);
         if (failed) {
-            goto done_route;
+            goto done;
         }
     }
-    if (PyList_Append(lines, line) < 0 || PyList_Append(emitted_list, *last_emitted_at) < 0) {
-        goto done_route;
+    if (PyList_Append(lines, line) < 0) {
+        goto done;
+    }
+    emitted_list = PyObject_GetAttr(route, s_emitted_at);
+    if (emitted_list == NULL) {
+        goto done;
+    }
+    if (!PyList_Check(emitted_list)) {
+        PyErr_SetString(PyExc_TypeError, "a route's emitted_at must be a list");
+        goto done;
+    }
+    if (PyList_Append(emitted_list, *last_emitted_at) < 0) {
+        goto done;
     }
     result = -1;
-done_route:
-    Py_DECREF(route);
 done:
-    if (view.obj != NULL) {
-        PyBuffer_Release(&view);
-    }
     Py_XDECREF(kind);
     Py_XDECREF(record);
     Py_XDECREF(raw);
@@ -252,10 +275,11 @@ done:
     Py_XDECREF(namespace);
     Py_XDECREF(stream);
     Py_XDECREF(key);
+    Py_XDECREF(route);
     Py_XDECREF(emitted_at);
+    Py_XDECREF(encode);
     Py_XDECREF(record_id);
     Py_XDECREF(line);
-    Py_XDECREF(encode);
     Py_XDECREF(lines);
     Py_XDECREF(emitted_list);
     return result;
@@ -276,8 +300,11 @@ take_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
         return NULL;
     }
     Py_ssize_t index = PyLong_AsSsize_t(args[1]);
+    if (index == -1 && PyErr_Occurred()) {
+        return NULL;
+    }
     Py_ssize_t record_number = PyLong_AsSsize_t(args[5]);
-    if ((index == -1 || record_number == -1) && PyErr_Occurred()) {
+    if (record_number == -1 && PyErr_Occurred()) {
         return NULL;
     }
     if (index < 0) {

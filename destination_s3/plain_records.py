@@ -56,7 +56,12 @@ def take_plain_records(
     """Take envelopes[start:] while they are plain records. Each is encoded and appended to its
     route's lines (a route's first line of the block also sets its `first_record` and queues it
     in `pending`). Returns (index of the first envelope not taken, why, the next record number,
-    and the last emitted_at with its text, which consecutive records usually share)."""
+    and the last emitted_at with its text, which consecutive records usually share).
+
+    The intake's types are the contract (the C version checks them): `envelopes` and `pending`
+    are lists, `routes` a dict, `start` and `record_number` non-negative ints that fit a C
+    ssize_t, a route's `lines` and `emitted_at` lists. An exception other than a ValueError or
+    RecursionError from the encoder is not the record's fault: it propagates."""
     index = start
     while index < len(envelopes):
         envelope = envelopes[index]
@@ -76,8 +81,10 @@ def take_plain_records(
             # Always finite: msgspec refuses a number out of a float's range.
             last_emitted_at = record.emitted_at
             emitted_at_text = str(int(last_emitted_at)).encode()
+        encode = route.encode
+        record_id = next_id()
         try:
-            line = route.encode(next_id(), emitted_at_text, data)
+            line = encode(record_id, emitted_at_text, data)
         except (ValueError, RecursionError):  # msgspec.DecodeError is a ValueError
             return index, NEEDS_LOOK, record_number, last_emitted_at, emitted_at_text
         lines = route.lines

@@ -302,3 +302,71 @@ def test_c_newline_count_matches_bytes_count() -> None:
         assert _speedups.count_newlines(block) == block.count(b"\n")
         exact = (ctypes.c_char * len(block)).from_buffer_copy(block)  # no trailing NUL (ASan)
         assert _speedups.count_newlines(exact) == block.count(b"\n")
+
+
+class _Record:
+    """A duck-typed record whose attribute reads can misbehave, to compare the loops' order."""
+
+    def __init__(self, data: Any, on_namespace: Callable[[_Record], None] | None = None) -> None:
+        self.data, self.stream, self.emitted_at = data, "s", 1
+        self._on_namespace = on_namespace
+
+    @property
+    def namespace(self) -> None:
+        if self._on_namespace is not None:
+            self._on_namespace(self)
+        return None
+
+
+class _Envelope:
+    def __init__(self, record: _Record) -> None:
+        self.type, self.record = "RECORD", record
+
+
+def _raise(error: Exception) -> Callable[..., Any]:
+    def fail(*_: Any) -> Any:
+        raise error
+
+    return fail
+
+
+def _mutate_data(record: _Record) -> None:
+    record.data[:] = b'["a":"\xff"}'  # after the loop copied `data`: too late to matter
+
+
+def _fail_namespace(record: _Record) -> None:
+    raise KeyError("namespace")
+
+
+@pytest.mark.parametrize(
+    ("data", "on_namespace", "routes", "next_id"),
+    [
+        pytest.param(bytearray(b'{"a":"x"}'), _mutate_data, "route", None, id="data-changes"),
+        pytest.param(b'{"a":1}', _fail_namespace, "route", None, id="namespace-raises"),
+        pytest.param(b'{"a":1}', None, "none", None, id="route-is-none"),
+        pytest.param(b'{"a":1}', None, "route", ValueError("ids"), id="next-id-valueerror"),
+        pytest.param(b'{"a":1}', None, "route", KeyError("ids"), id="next-id-keyerror"),
+    ],
+)
+def test_c_loop_reads_and_calls_in_the_python_loops_order(
+    c_take_plain: plain_records.TakePlain,
+    data: Any,
+    on_namespace: Callable[[_Record], None] | None,
+    routes: str,
+    next_id: Exception | None,
+) -> None:
+    outcomes = []
+    for take in (plain_records.take_plain_records, c_take_plain):
+        envelopes = [
+            _Envelope(_Record(data.copy() if isinstance(data, bytearray) else data, on_namespace))
+        ]
+        route = _LoopRoute()
+        ids = _raise(next_id) if next_id is not None else (lambda: b"id")
+        try:
+            taken = take(
+                envelopes, 0, {"s": route if routes == "route" else None}, [], ids, 0, None, b""
+            )  # type: ignore[arg-type]
+            outcomes.append(("taken", taken, route.lines))
+        except Exception as error:
+            outcomes.append(("raised", type(error).__name__, str(error)))
+    assert outcomes[0] == outcomes[1]
