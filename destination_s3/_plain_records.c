@@ -113,6 +113,18 @@ data_is_plain(const unsigned char *bytes, Py_ssize_t length)
     return is_valid_utf8(bytes, length);
 }
 
+/* route.<name>, which must be a list: a new reference, or NULL with an exception set. */
+static PyObject *
+route_list(PyObject *route, PyObject *name)
+{
+    PyObject *list = PyObject_GetAttr(route, name);
+    if (list != NULL && !PyList_Check(list)) {
+        PyErr_Format(PyExc_TypeError, "a route's %U must be a list", name);
+        Py_CLEAR(list);
+    }
+    return list;
+}
+
 /* Takes one envelope, in the order of plain_records.take_plain_records (every Python-visible
  * step: attribute reads, calls, appends). Returns the reason to stop (OTHER, NEW_STREAM,
  * NEEDS_LOOK), -1 when it was taken, or -2 with an exception set. */
@@ -235,12 +247,8 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
         }
         goto done;
     }
-    lines = PyObject_GetAttr(route, s_lines);
+    lines = route_list(route, s_lines);
     if (lines == NULL) {
-        goto done;
-    }
-    if (!PyList_Check(lines)) {
-        PyErr_SetString(PyExc_TypeError, "a route's lines must be a list");
         goto done;
     }
     if (PyList_GET_SIZE(lines) == 0) {
@@ -255,12 +263,8 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
     if (PyList_Append(lines, line) < 0) {
         goto done;
     }
-    emitted_list = PyObject_GetAttr(route, s_emitted_at);
+    emitted_list = route_list(route, s_emitted_at);
     if (emitted_list == NULL) {
-        goto done;
-    }
-    if (!PyList_Check(emitted_list)) {
-        PyErr_SetString(PyExc_TypeError, "a route's emitted_at must be a list");
         goto done;
     }
     if (PyList_Append(emitted_list, *last_emitted_at) < 0) {

@@ -486,6 +486,42 @@ encode_row(CsvRowEncoder *self, const Py_buffer *ab_id, const Py_buffer *emitted
     return row;
 }
 
+/* The (ab_id, emitted_at, data) arguments every line encoder takes, as buffers. Returns 0, or -1
+ * with an exception set; after 0, release_line_arguments gives them back. */
+static int
+line_arguments(PyObject *const *args, Py_ssize_t nargs, Py_buffer views[3], const char *name)
+{
+    if (nargs != 3) {
+        PyErr_Format(PyExc_TypeError, "%s takes (ab_id, emitted_at, data)", name);
+        return -1;
+    }
+    for (int held = 0; held < 3; held++) {
+        if (PyObject_GetBuffer(args[held], &views[held], PyBUF_SIMPLE) < 0) {
+            while (held > 0) {
+                PyBuffer_Release(&views[--held]);
+            }
+            return -1;
+        }
+    }
+    return 0;
+}
+
+static void
+release_line_arguments(Py_buffer views[3])
+{
+    for (int index = 0; index < 3; index++) {
+        PyBuffer_Release(&views[index]);
+    }
+}
+
+/* Copies `length` bytes to `out`; returns the byte after them. */
+static char *
+put(char *out, const void *text, Py_ssize_t length)
+{
+    memcpy(out, text, (size_t)length);
+    return out + length;
+}
+
 static PyObject *
 CsvRowEncoder_call(CsvRowEncoder *self, PyObject *args, PyObject *kwargs)
 {
@@ -498,31 +534,12 @@ CsvRowEncoder_call(CsvRowEncoder *self, PyObject *args, PyObject *kwargs)
         PyErr_SetString(PyExc_TypeError, "CsvRowEncoder takes no keyword arguments");
         return NULL;
     }
-    if (PyTuple_GET_SIZE(args) != 3) {
-        PyErr_SetString(PyExc_TypeError, "CsvRowEncoder takes (ab_id, emitted_at, data)");
+    if (line_arguments(PySequence_Fast_ITEMS(args), PyTuple_GET_SIZE(args), views,
+                       "CsvRowEncoder") < 0) {
         return NULL;
     }
-    PyObject *row;
-    if (PyBytes_CheckExact(PyTuple_GET_ITEM(args, 0)) &&
-        PyBytes_CheckExact(PyTuple_GET_ITEM(args, 1)) &&
-        PyBytes_CheckExact(PyTuple_GET_ITEM(args, 2))) {
-        /* What the connector passes: read the bytes in place, no buffer protocol round trip. */
-        for (int index = 0; index < 3; index++) {
-            PyObject *item = PyTuple_GET_ITEM(args, index);
-            views[index].buf = PyBytes_AS_STRING(item);
-            views[index].len = PyBytes_GET_SIZE(item);
-        }
-        row = encode_row(self, &views[0], &views[1], &views[2]);
-    }
-    else {
-        if (!PyArg_ParseTuple(args, "y*y*y*:CsvRowEncoder", &views[0], &views[1], &views[2])) {
-            return NULL;
-        }
-        row = encode_row(self, &views[0], &views[1], &views[2]);
-        for (int index = 0; index < 3; index++) {
-            PyBuffer_Release(&views[index]);
-        }
-    }
+    PyObject *row = encode_row(self, &views[0], &views[1], &views[2]);
+    release_line_arguments(views);
     if (row != NULL || PyErr_Occurred()) {
         return row;
     }
@@ -660,43 +677,25 @@ static const char JSONL_TAIL[] = "}\n";
 static PyObject *
 speedups_encode_jsonl(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "encode_jsonl(ab_id, emitted_at, data)");
-        return NULL;
-    }
     Py_buffer views[3];
-    int held = 0;
-    PyObject *line = NULL;
-    for (; held < 3; held++) {
-        if (PyObject_GetBuffer(args[held], &views[held], PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
+    if (line_arguments(args, nargs, views, "encode_jsonl") < 0) {
+        return NULL;
     }
     Py_ssize_t size = (Py_ssize_t)(sizeof JSONL_HEAD + sizeof JSONL_MID + sizeof JSONL_DATA +
                                    sizeof JSONL_TAIL - 4) +
                       views[0].len + views[1].len + views[2].len;
-    line = PyBytes_FromStringAndSize(NULL, size);
-    if (line == NULL) {
-        goto done;
+    PyObject *line = PyBytes_FromStringAndSize(NULL, size);
+    if (line != NULL) {
+        char *out = PyBytes_AS_STRING(line);
+        out = put(out, JSONL_HEAD, sizeof JSONL_HEAD - 1);
+        out = put(out, views[0].buf, views[0].len);
+        out = put(out, JSONL_MID, sizeof JSONL_MID - 1);
+        out = put(out, views[1].buf, views[1].len);
+        out = put(out, JSONL_DATA, sizeof JSONL_DATA - 1);
+        out = put(out, views[2].buf, views[2].len);
+        put(out, JSONL_TAIL, sizeof JSONL_TAIL - 1);
     }
-    char *out = PyBytes_AS_STRING(line);
-#define PUT(text, length)                     \
-    do {                                      \
-        memcpy(out, (text), (size_t)(length)); \
-        out += (length);                      \
-    } while (0)
-    PUT(JSONL_HEAD, sizeof JSONL_HEAD - 1);
-    PUT(views[0].buf, views[0].len);
-    PUT(JSONL_MID, sizeof JSONL_MID - 1);
-    PUT(views[1].buf, views[1].len);
-    PUT(JSONL_DATA, sizeof JSONL_DATA - 1);
-    PUT(views[2].buf, views[2].len);
-    PUT(JSONL_TAIL, sizeof JSONL_TAIL - 1);
-#undef PUT
-done:
-    while (held > 0) {
-        PyBuffer_Release(&views[--held]);
-    }
+    release_line_arguments(views);
     return line;
 }
 
@@ -710,17 +709,9 @@ static PyObject *
 speedups_encode_csv_no_flattening(PyObject *Py_UNUSED(module), PyObject *const *args,
                                   Py_ssize_t nargs)
 {
-    if (nargs != 3) {
-        PyErr_SetString(PyExc_TypeError, "encode_csv_no_flattening(ab_id, emitted_at, data)");
-        return NULL;
-    }
     Py_buffer views[3];
-    int held = 0;
-    PyObject *line = NULL;
-    for (; held < 3; held++) {
-        if (PyObject_GetBuffer(args[held], &views[held], PyBUF_SIMPLE) < 0) {
-            goto done;
-        }
+    if (line_arguments(args, nargs, views, "encode_csv_no_flattening") < 0) {
+        return NULL;
     }
     const char *data = views[2].buf;
     Py_ssize_t quotes = 0;
@@ -730,34 +721,25 @@ speedups_encode_csv_no_flattening(PyObject *Py_UNUSED(module), PyObject *const *
     Py_ssize_t size = (Py_ssize_t)(sizeof CSV_META_HEAD + sizeof CSV_META_MID +
                                    sizeof CSV_META_TAIL + sizeof CSV_ROW_TAIL - 4) +
                       views[0].len + views[1].len + views[2].len + quotes;
-    line = PyBytes_FromStringAndSize(NULL, size);
-    if (line == NULL) {
-        goto done;
+    PyObject *line = PyBytes_FromStringAndSize(NULL, size);
+    if (line != NULL) {
+        char *out = PyBytes_AS_STRING(line);
+        out = put(out, CSV_META_HEAD, sizeof CSV_META_HEAD - 1);
+        out = put(out, views[0].buf, views[0].len);
+        out = put(out, CSV_META_MID, sizeof CSV_META_MID - 1);
+        out = put(out, views[1].buf, views[1].len);
+        out = put(out, CSV_META_TAIL, sizeof CSV_META_TAIL - 1);
+        /* Branch-free: write the byte and a quote, keep the quote only after a quote. The second
+         * write lands at most on the first byte of CSV_ROW_TAIL, which is written next. */
+        for (Py_ssize_t index = 0; index < views[2].len; index++) {
+            char c = data[index];
+            out[0] = c;
+            out[1] = '"';
+            out += 1 + (c == '"');
+        }
+        put(out, CSV_ROW_TAIL, sizeof CSV_ROW_TAIL - 1);
     }
-    char *out = PyBytes_AS_STRING(line);
-    memcpy(out, CSV_META_HEAD, sizeof CSV_META_HEAD - 1);
-    out += sizeof CSV_META_HEAD - 1;
-    memcpy(out, views[0].buf, (size_t)views[0].len);
-    out += views[0].len;
-    memcpy(out, CSV_META_MID, sizeof CSV_META_MID - 1);
-    out += sizeof CSV_META_MID - 1;
-    memcpy(out, views[1].buf, (size_t)views[1].len);
-    out += views[1].len;
-    memcpy(out, CSV_META_TAIL, sizeof CSV_META_TAIL - 1);
-    out += sizeof CSV_META_TAIL - 1;
-    /* Branch-free: write the byte and a quote, keep the quote only after a quote. The second
-     * write lands at most on the first byte of CSV_ROW_TAIL, which is written next. */
-    for (Py_ssize_t index = 0; index < views[2].len; index++) {
-        char c = data[index];
-        out[0] = c;
-        out[1] = '"';
-        out += 1 + (c == '"');
-    }
-    memcpy(out, CSV_ROW_TAIL, sizeof CSV_ROW_TAIL - 1);
-done:
-    while (held > 0) {
-        PyBuffer_Release(&views[--held]);
-    }
+    release_line_arguments(views);
     return line;
 }
 

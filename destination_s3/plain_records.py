@@ -5,7 +5,7 @@ valid UTF-8 without a bare CR, and which its encoder accepts. `take_plain_record
 envelopes from `start` for as long as they are plain, and stops at the first that is not, saying
 why, so that the intake's per-message step (intake.py) deals with that one: a STATE, a message of
 another type, a stream not seen yet, or a record that needs a look (which the line-by-line step
-names). The C version in _speedups.c has the same contract and the same effects;
+names). The C version in _plain_records.c has the same contract and the same effects;
 unit_tests/test_plain_records.py holds the two to it.
 """
 
