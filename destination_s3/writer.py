@@ -1,8 +1,9 @@
 """One stream's writer: encoded lines in, completed S3 objects out.
 
-It fills a buffer, hands full parts to its object's upload lane, and completes the object when it
-reaches the target size or when asked to (flush, memory pressure, end of input). A completed
-object is reported on the `completed` queue; the sync loop then commits its ledger ticket.
+It fills a buffer (part_buffer.py), hands full parts to its object's upload lane, and completes
+the object when it reaches the target size or when asked to (flush, memory pressure, end of
+input). A completed object is reported on the `completed` queue; the sync loop then commits its
+ledger ticket.
 
 With compression, bytes go through the object's compressor as they are added (on the calling
 thread, so parts stay in order and no thread is needed) and the buffer holds COMPRESSED bytes: a
@@ -25,6 +26,7 @@ from destination_s3.config import Compression
 from destination_s3.keys import KeyAllocator, generation_marker_key
 from destination_s3.layout import StreamLayout
 from destination_s3.ledger import ObjectTicket, StateLedger
+from destination_s3.part_buffer import PartBuffer
 from destination_s3.storage import Bucket
 from destination_s3.upload import ObjectUpload
 from destination_s3.uploads import Lane, UploadPool
@@ -106,7 +108,7 @@ class StreamWriter:
     ) -> None:
         self.target = target
         self.stats = StreamStats()
-        self.buffer = bytearray()
+        self.buffer = PartBuffer()
         self._settings = settings
         self._bucket = bucket
         self._pool = pool
@@ -147,7 +149,7 @@ class StreamWriter:
         """Under memory pressure: turn what the open body holds (Parquet's pending rows) into
         output now, and ship its full parts."""
         if self._compressor is not None and self._compressor.held_bytes:
-            self.buffer += self._compressor.release()
+            self.buffer.append(self._compressor.release())
             self._ship_full_parts()
 
     def add_lines(
@@ -185,9 +187,8 @@ class StreamWriter:
         upload, lane, ticket, compressor = self._upload, self._lane, self._ticket, self._compressor
         if upload is None or lane is None or ticket is None or compressor is None:
             return
-        self.buffer += compressor.finish()
-        tail = bytes(self.buffer)
-        self.buffer = bytearray()
+        self.buffer.append(compressor.finish())
+        tail = self.buffer.take_all()
         completion = Completion(
             ticket,
             self.stats,
@@ -228,7 +229,7 @@ class StreamWriter:
         self._unfinished.clear()
         self._upload = self._lane = self._ticket = self._compressor = None
         self._taken = self._handed_over = 0
-        self.buffer = bytearray()
+        self.buffer = PartBuffer()
         return unfinished
 
     def _open(self, record_number: int) -> None:
@@ -249,7 +250,7 @@ class StreamWriter:
     def _take(self, data: bytes) -> None:
         """Add bytes to the open object: through its compressor into the buffer."""
         assert self._compressor is not None
-        self.buffer += self._compressor.compress(data)
+        self.buffer.append(self._compressor.compress(data))
         self._taken += len(data)
 
     def _ship_full_parts(self) -> None:
@@ -258,8 +259,6 @@ class StreamWriter:
         assert upload is not None and lane is not None
         part_size = self._settings.part_size
         while len(self.buffer) >= part_size:
-            with memoryview(self.buffer) as view:
-                part = bytes(view[:part_size])
-            del self.buffer[:part_size]
+            part = self.buffer.take(part_size)
             self._handed_over += part_size
             lane.submit(lambda part=part: upload.write(part), part_size)  # type: ignore[misc]
