@@ -14,11 +14,23 @@ its own, see upload.py), and importing it costs every sync about 0.1 s of CPU an
 Their sessions read botocore's data files (the S3 model, 1.3 MB of endpoints) with orjson, not
 json with an OrderedDict per object: the same dicts, in the same key order, for half the CPU of
 making a client (0.21 -> 0.12 s for the two S3 clients of a sync).
+
+Bodies (parts, small objects) are sent as the bytes they are, with a CRC32 computed here
+(`crc32_checksum`) in the x-amz-checksum-crc32 header, which S3 checks before it stores them.
+botocore would wrap them in a file object instead: an `Expect: 100-continue` round trip before
+every body, the body read and sent 16 KiB at a time by Python code that needs the GIL for each
+block (competing with the main thread), and, over https, an aws-chunked stream with its CRC32 in
+a trailer. Sent whole, a body goes out in one `sendall` that runs without the GIL. The integrity
+check is the same CRC32 botocore sends by default; over https the payload is not SHA-256 signed,
+as botocore itself decides when TLS and a checksum header protect it (over http it is signed).
+Measured on the benchmark (JSONL, http): wall 4.7-5.1 -> 4.3-4.5 s, process CPU -0.3 s.
 """
 
 from __future__ import annotations
 
+import base64
 import os
+import zlib
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, cast
@@ -28,6 +40,7 @@ import botocore.loaders
 import botocore.session
 import orjson
 from botocore.config import Config
+from botocore.handlers import convert_body_to_file_like_object
 
 from destination_s3.config import AccessKeyCredentials, Credentials, RoleCredentials, S3Location
 
@@ -63,6 +76,10 @@ class RetryPolicy:
 
     def botocore_config(self, location: S3Location, max_pool_connections: int) -> Config:
         s3_options: dict[str, Any] = {}
+        if location.endpoint is None or location.endpoint.startswith("https:"):
+            # TLS and the CRC32 header of every body (crc32_checksum) protect it; botocore makes
+            # the same choice for bodies whose checksum it computes itself.
+            s3_options["payload_signing_enabled"] = False
         if location.endpoint:
             # S3-compatible stores (MinIO, R2, a local server) rarely resolve bucket subdomains.
             s3_options["addressing_style"] = "path"
@@ -172,4 +189,14 @@ def s3_client(
         endpoint_url=location.endpoint,
         config=policy.botocore_config(location, max_pool_connections),
     )
+    for operation in ("PutObject", "UploadPart"):
+        # Bodies stay bytes: see the module docstring.
+        client.meta.events.unregister(
+            f"before-parameter-build.s3.{operation}", convert_body_to_file_like_object
+        )
     return cast("S3Client", client)
+
+
+def crc32_checksum(body: bytes) -> str:
+    """`ChecksumCRC32` of a request: S3 checks `body` against it before storing the body."""
+    return base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()

@@ -18,7 +18,13 @@ import botocore.exceptions
 from destination_s3.config import Credentials, RoleCredentials, S3Location
 from destination_s3.encryption import Encryption
 from destination_s3.errors import S3Failure, is_config_error_code
-from destination_s3.s3_client import RetryPolicy, assumed_role_session, client_session, s3_client
+from destination_s3.s3_client import (
+    RetryPolicy,
+    assumed_role_session,
+    client_session,
+    crc32_checksum,
+    s3_client,
+)
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -197,6 +203,7 @@ class Bucket:
                     Body=body,
                     ContentType=content_type,
                     Metadata=metadata or {},
+                    ChecksumCRC32=crc32_checksum(body),
                     **self.encryption.request_args(),
                     **extra,
                 ),

@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+import zlib
+from collections.abc import Iterator
+from typing import Any
+
 import pytest
 
 from destination_s3.config import MIB, AccessKeyCredentials, S3Location
 from destination_s3.s3_client import RetryPolicy
 from destination_s3.storage import Bucket, StorageError, open_bucket
 from destination_s3.upload import ObjectUpload
-from integration_tests.s3_server import MotoServer
+from integration_tests.s3_server import MotoServer, unique_name
 
 
 def _bucket(s3: MotoServer, name: str) -> Bucket:
@@ -42,3 +48,54 @@ def test_completing_an_upload_never_replaces_an_existing_object(
     )
     assert s3.read_object(bucket, "users/2026_11_29_1_0.jsonl") == b"already here\n"
     assert s3.list_multipart_uploads(bucket) == []
+
+
+@pytest.fixture(scope="module")
+def tls_server() -> Iterator[MotoServer]:
+    server = MotoServer.start(tls=True)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def _text(value: str | bytes) -> str:
+    return value.decode() if isinstance(value, bytes) else value
+
+
+@pytest.mark.parametrize("over", ["http", "https"])
+def test_bodies_go_whole_with_their_crc32(
+    over: str, s3: MotoServer, tls_server: MotoServer, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every body leaves as the bytes it is, in one piece with a Content-Length (no aws-chunked
+    stream, no Expect: 100-continue wait), with the CRC32 S3 checks; SHA-256-signed over http
+    only, as botocore would do."""
+    server = tls_server if over == "https" else s3
+    if server.ca_bundle:
+        monkeypatch.setenv("AWS_CA_BUNDLE", server.ca_bundle)
+    name = server.create_bucket(unique_name("it-bodies"), region="us-east-1")
+    bucket = _bucket(server, name)
+    sent: list[Any] = []
+    bucket.client.meta.events.register(
+        "before-send.s3.*", lambda request, **_: sent.append(request)
+    )
+    small, first, last = b"small object\n", b"a" * (5 * MIB), b"tail\n"
+    bucket.put_object("small.jsonl", small, "application/jsonl")
+    upload = ObjectUpload(bucket, "large.jsonl", "application/jsonl", {})
+    upload.write(first)
+    upload.complete(last)
+
+    bodies = [request for request in sent if request.method == "PUT"]
+    assert [request.body for request in bodies] == [small, first, last]
+    for request in bodies:
+        headers = {key.lower(): _text(value) for key, value in request.headers.items()}
+        assert type(request.body) is bytes
+        assert "expect" not in headers and "transfer-encoding" not in headers
+        crc32 = zlib.crc32(request.body).to_bytes(4, "big")
+        assert headers["x-amz-checksum-crc32"] == base64.b64encode(crc32).decode()
+        signed = hashlib.sha256(request.body).hexdigest()
+        assert headers["x-amz-content-sha256"] == (
+            "UNSIGNED-PAYLOAD" if over == "https" else signed
+        )
+    assert server.read_object(name, "small.jsonl") == small
+    assert server.read_object(name, "large.jsonl") == first + last

@@ -3,10 +3,12 @@ does (ETags, conditional writes, multipart rules), failing by rule with real bot
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
 import itertools
 import threading
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from types import SimpleNamespace
@@ -35,6 +37,14 @@ def multipart_etag(parts: list[bytes]) -> str:
     """S3's ETag of a multipart object: MD5 of the parts' binary MD5s, "-", the part count."""
     digests = b"".join(hashlib.md5(part, usedforsecurity=False).digest() for part in parts)
     return f"{md5(digests)}-{len(parts)}"
+
+
+def _check_crc32(body: bytes, checksum: str | None, operation: str) -> None:
+    """S3 refuses a body whose CRC32 is not the one the request names."""
+    if checksum is not None:
+        actual = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        if checksum != actual:
+            raise client_error("BadDigest", 400, operation)
 
 
 def _answer(retry_attempts: int = 0, **fields: Any) -> Answer:
@@ -134,8 +144,16 @@ class FakeS3Client:
 
     @operation("PutObject")
     def put_object(
-        self, *, Bucket: str, Key: str, Body: bytes, IfNoneMatch: str = "", **attrs: Any
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        Body: bytes,
+        IfNoneMatch: str = "",
+        ChecksumCRC32: str | None = None,
+        **attrs: Any,
     ) -> Answer:
+        _check_crc32(Body, ChecksumCRC32, "PutObject")
         if IfNoneMatch == "*" and Key in self.objects:
             raise client_error("PreconditionFailed", 412, "PutObject")
         self.objects[Key] = Stored(bytes(Body), md5(Body), attrs)
@@ -151,8 +169,16 @@ class FakeS3Client:
 
     @operation("UploadPart")
     def upload_part(
-        self, *, Bucket: str, Key: str, UploadId: str, PartNumber: int, Body: bytes
+        self,
+        *,
+        Bucket: str,
+        Key: str,
+        UploadId: str,
+        PartNumber: int,
+        Body: bytes,
+        ChecksumCRC32: str | None = None,
     ) -> Answer:
+        _check_crc32(Body, ChecksumCRC32, "UploadPart")
         self._upload(Key, UploadId, "UploadPart").parts[PartNumber] = bytes(Body)
         return _answer(ETag=f'"{md5(Body)}"')
 
