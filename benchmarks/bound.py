@@ -1,5 +1,8 @@
 """The upper bound: boto3 alone uploading the bytes a run produced, as the connector would.
 
+The client is made as the connector makes its own (destination_s3.s3_client: bodies sent whole
+as bytes with their CRC32), so the bound gains whatever the connector's requests gain.
+
 The objects of a finished run (saved to disk while they were counted) are read into memory
 first, so neither disk nor generation is timed. Then, against an empty bucket on the same moto
 server, every object is uploaded again under its own key: objects larger than a part as multipart
@@ -14,6 +17,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
+
+from destination_s3.config import AccessKeyCredentials, S3Location
+from destination_s3.s3_client import RetryPolicy, client_session, crc32_checksum, s3_client
 
 if TYPE_CHECKING:
     from mypy_boto3_s3 import S3Client
@@ -43,7 +49,10 @@ def _start_upload(
     if len(body) <= part_size:
 
         def put() -> str:
-            return str(client.put_object(Bucket=bucket, Key=key, Body=body)["ETag"])
+            answer = client.put_object(
+                Bucket=bucket, Key=key, Body=body, ChecksumCRC32=crc32_checksum(body)
+            )
+            return str(answer["ETag"])
 
         return _Upload(key, None, [pool.submit(put)])
     upload_id = client.create_multipart_upload(Bucket=bucket, Key=key)["UploadId"]
@@ -52,7 +61,12 @@ def _start_upload(
     def part(number: int, start: int) -> str:
         chunk = view[start : start + part_size].tobytes()
         answer = client.upload_part(
-            Bucket=bucket, Key=key, UploadId=upload_id, PartNumber=number, Body=chunk
+            Bucket=bucket,
+            Key=key,
+            UploadId=upload_id,
+            PartNumber=number,
+            Body=chunk,
+            ChecksumCRC32=crc32_checksum(chunk),
         )
         return str(answer["ETag"])
 
@@ -74,7 +88,13 @@ def measure_upload_bound(
 ) -> BoundMeasure:
     """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
     bodies = [(key, path.read_bytes()) for key, path in objects]
-    client: S3Client = server.admin_client("s3", max_pool_connections=max(16, workers * 2))
+    admin = server.ensure_admin()
+    client: S3Client = s3_client(
+        client_session(AccessKeyCredentials(admin.access_key_id, admin.secret_access_key), None),
+        S3Location(bucket=bucket, region="us-east-1", path="", endpoint=server.endpoint),
+        RetryPolicy(),
+        max_pool_connections=max(16, workers * 2),
+    )
     started = time.perf_counter()
     parts = 0
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="bound") as pool:
