@@ -99,3 +99,18 @@ def test_bodies_go_whole_with_their_crc32(
         )
     assert server.read_object(name, "small.jsonl") == small
     assert server.read_object(name, "large.jsonl") == first + last
+
+
+def test_best_effort_calls_use_one_client_with_the_quick_policy(
+    s3: MotoServer, bucket: str
+) -> None:
+    storage = _bucket(s3, bucket)
+    quick = storage.quick_client
+    assert quick is storage.quick_client and quick is not storage.client
+    policy = RetryPolicy().quick()
+    assert quick.meta.config.retries == {
+        "mode": "standard",
+        "total_max_attempts": policy.max_attempts,
+    }
+    assert quick.meta.config.read_timeout == policy.read_timeout
+    assert storage.client.meta.config.retries["total_max_attempts"] == RetryPolicy().max_attempts
