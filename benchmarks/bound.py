@@ -89,8 +89,13 @@ def measure_upload_bound(
     """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
     bodies = [(key, path.read_bytes()) for key, path in objects]
     admin = server.ensure_admin()
+    session = client_session(
+        AccessKeyCredentials(admin.access_key_id, admin.secret_access_key), None
+    )
+    if server.ca_bundle:  # --tls: the connector trusts it through AWS_CA_BUNDLE
+        session.set_config_variable("ca_bundle", server.ca_bundle)
     client: S3Client = s3_client(
-        client_session(AccessKeyCredentials(admin.access_key_id, admin.secret_access_key), None),
+        session,
         S3Location(bucket=bucket, region="us-east-1", path="", endpoint=server.endpoint),
         RetryPolicy(),
         max_pool_connections=max(16, workers * 2),
