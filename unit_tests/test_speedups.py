@@ -270,6 +270,27 @@ def test_c_encoder_and_a_fallback_referring_to_it_are_collected() -> None:
     assert collected == ["fallback"]
 
 
+def test_c_unflattened_csv_doubles_every_quote_wherever_it_falls_in_a_word() -> None:
+    """The C line doubles quotes eight bytes at a time: quotes at every offset of a word, runs
+    of them, and lengths around each word boundary, in exact-size buffers (ASan sees an
+    over-read or an over-write)."""
+    require_speedups()
+    from destination_s3 import _speedups, encoders
+
+    rng = random.Random(8)
+    bodies = [b'"' * length for length in range(0, 40)]
+    bodies += [b"a" * offset + b'"' + b"b" * (20 - offset) for offset in range(21)]
+    bodies += [
+        bytes(rng.choice(b'"a\\\x00\xff') for _ in range(length))
+        for length in range(0, 70)
+        for _ in range(40)
+    ]
+    for data in bodies:
+        exact = (ctypes.c_char * len(data)).from_buffer_copy(data)
+        expected = encoders.encode_csv_no_flattening(AB_ID, EMITTED_AT, data)
+        assert _speedups.encode_csv_no_flattening(AB_ID, EMITTED_AT, exact) == expected
+
+
 @pytest.mark.parametrize("name", ["encode_jsonl", "encode_csv_no_flattening"])
 def test_c_jsonl_and_unflattened_csv_lines_equal_python_on_the_corpus(name: str) -> None:
     require_speedups()
