@@ -112,6 +112,12 @@ class Bucket:
         encryption: Encryption | None = None,
     ) -> None:
         self.client = client
+        # ChecksumCRC32 on every body, unless the user lowered botocore's request checksums to
+        # the ones S3 requires (AWS_REQUEST_CHECKSUM_CALCULATION=when_required, for a store that
+        # refuses them): then no body carries one, as botocore itself would send them.
+        config = getattr(client.meta, "config", None)
+        calculation = getattr(config, "request_checksum_calculation", "when_supported")
+        self._checksums = calculation != "when_required"
         # Made on first use, by a failing or cancelled sync: a client costs every sync's start
         # about 0.05 s of CPU, and most syncs never need this one.
         self._make_quick_client = make_quick_client
@@ -127,9 +133,17 @@ class Bucket:
     def quick_client(self) -> S3Client:
         with self._quick_client_lock:
             if self._quick_client is None:
-                make = self._make_quick_client
-                self._quick_client = make() if make is not None else self.client
+                self._quick_client = self.client
+                if self._make_quick_client is not None:
+                    try:
+                        self._quick_client = self._make_quick_client()
+                    except Exception as exc:  # best effort: the sync's own client will do
+                        logger.warning("no quick S3 client (%s); aborting with the main one", exc)
             return self._quick_client
+
+    def checksum_args(self, body: bytes) -> dict[str, Any]:
+        """The request argument with `body`'s CRC32, which S3 checks before storing it."""
+        return {"ChecksumCRC32": crc32_checksum(body)} if self._checksums else {}
 
     def url(self, key: str) -> str:
         return f"s3://{self.name}/{key}"
@@ -217,7 +231,7 @@ class Bucket:
                     Body=body,
                     ContentType=content_type,
                     Metadata=metadata or {},
-                    ChecksumCRC32=crc32_checksum(body),
+                    **self.checksum_args(body),
                     **self.encryption.request_args(),
                     **extra,
                 ),

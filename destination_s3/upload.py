@@ -19,7 +19,6 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from destination_s3.s3_client import crc32_checksum
 from destination_s3.storage import LIFECYCLE_ADVICE, Bucket, StorageError
 
 logger = logging.getLogger("airbyte")
@@ -67,7 +66,7 @@ class ObjectUpload:
                 UploadId=upload_id,
                 PartNumber=number,
                 Body=part,
-                ChecksumCRC32=crc32_checksum(part),
+                **self.bucket.checksum_args(part),
             ),
         )
         self._part_etags.append(answer["ETag"].strip('"'))

@@ -114,3 +114,40 @@ def test_best_effort_calls_use_one_client_with_the_quick_policy(
     }
     assert quick.meta.config.read_timeout == policy.read_timeout
     assert storage.client.meta.config.retries["total_max_attempts"] == RetryPolicy().max_attempts
+
+
+def test_bodies_carry_no_checksum_when_the_user_lowers_botocores_checksums(
+    s3: MotoServer, bucket: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """AWS_REQUEST_CHECKSUM_CALCULATION=when_required (for a store that refuses checksums) is
+    followed as botocore follows it: no body carries one."""
+    monkeypatch.setenv("AWS_REQUEST_CHECKSUM_CALCULATION", "when_required")
+    storage = _bucket(s3, bucket)
+    sent: list[Any] = []
+    storage.client.meta.events.register(
+        "before-send.s3.*", lambda request, **_: sent.append(request)
+    )
+    storage.put_object("small.jsonl", b"small\n", "application/jsonl")
+    upload = ObjectUpload(storage, "large.jsonl", "application/jsonl", {})
+    upload.write(b"a" * (5 * MIB))
+    upload.complete(b"tail\n")
+
+    bodies = [request for request in sent if request.method == "PUT"]
+    assert len(bodies) == 3
+    for request in bodies:
+        assert not any(key.lower().startswith("x-amz-checksum") for key in request.headers)
+    assert s3.read_object(bucket, "large.jsonl") == b"a" * (5 * MIB) + b"tail\n"
+
+
+def test_a_quick_client_that_cannot_be_made_leaves_the_main_one(
+    s3: MotoServer, bucket: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    storage = _bucket(s3, bucket)
+
+    def cannot() -> Any:
+        raise RuntimeError("no memory for a client")
+
+    fallback = Bucket(storage.client, bucket, cannot)
+    assert fallback.quick_client is storage.client
+    assert fallback.quick_client is storage.client  # decided once
+    assert "no quick S3 client (no memory for a client)" in caplog.text
