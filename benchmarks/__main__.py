@@ -460,7 +460,10 @@ class Benchmark:
         rows = [row.cells() for row in self.rows]
         if self.bound is not None:
             bound_row = Row(
-                case=f"upload bound (boto3, {self.bound.objects} objects of the JSONL output)",
+                case=(
+                    f"upload bound (S3 client alone, {self.bound.objects} objects of the JSONL"
+                    " output)"
+                ),
                 records=self.bound_records,
                 bytes_in=self.bound.bytes,
                 wall_seconds=self.bound.wall_seconds,

@@ -1,4 +1,4 @@
-"""The upper bound: boto3 alone uploading the bytes a run produced, as the connector would.
+"""The upper bound: the S3 client alone uploading the bytes a run produced, as the connector would.
 
 The client is made as the connector makes its own (destination_s3.s3_client: bodies sent whole
 as bytes with their CRC32), so the bound gains whatever the connector's requests gain.
