@@ -3,12 +3,13 @@ what its own loader gives (values and key order), so clients behave the same."""
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import botocore.session
 import pytest
-from botocore.exceptions import DataNotFoundError
+from botocore.exceptions import DataNotFoundError, UnknownServiceError
 
 from destination_s3.s3_client import new_session
 
@@ -54,3 +55,39 @@ def test_a_client_is_made_with_the_same_operations() -> None:
         return list(client.meta.service_model.operation_names)
 
     assert operations(new_session()) == operations(botocore.session.Session())
+
+
+@pytest.mark.parametrize("type_name", ["service-2", "endpoint-rule-set-1", "paginators-1"])
+def test_services_are_known_by_name_as_botocore_lists_them(type_name: str) -> None:
+    ours = new_session().get_component("data_loader").list_available_services(type_name)
+    listed = (
+        botocore.session.Session().get_component("data_loader").list_available_services(type_name)
+    )
+    assert "s3" in ours and "sts" in ours
+    names = {*listed, "no-such-service", "", ".", "..", "s3/../sts", "S3", 3}
+    assert {name for name in names if name in ours} == set(listed)
+    assert list(ours) == listed and len(ours) == len(listed) and ours[0] == listed[0]
+
+
+def test_an_unknown_service_is_refused_with_the_list_of_known_ones() -> None:
+    with pytest.raises(UnknownServiceError) as raised:
+        new_session().create_client("no-such-service", region_name="eu-west-1")
+    assert "s3, s3control" in str(raised.value) or ", s3," in str(raised.value)
+
+
+def test_aws_data_path_is_searched_as_botocore_searches_it(
+    tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A model under AWS_DATA_PATH (how users add or pin service models) is found, first."""
+    model = (
+        botocore.session.Session()
+        .get_component("data_loader")
+        .load_service_model("sts", "service-2")
+    )
+    model["metadata"]["serviceFullName"] = "STS from AWS_DATA_PATH"
+    folder = tmp_path / "sts" / "2011-06-15"
+    folder.mkdir(parents=True)
+    (folder / "service-2.json").write_text(json.dumps(model))
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    loaded = new_session().get_component("data_loader").load_service_model("sts", "service-2")
+    assert loaded["metadata"]["serviceFullName"] == "STS from AWS_DATA_PATH"
