@@ -57,6 +57,4 @@ class PartBuffer:
         chunks = self._chunks
         self._chunks = []
         self._size = 0
-        if len(chunks) == 1 and type(chunks[0]) is bytes:
-            return chunks[0]
-        return b"".join(chunks)
+        return b"".join(chunks)  # one whole bytes chunk comes back as itself, not a copy
