@@ -153,14 +153,13 @@ class _ModelLoader(botocore.loaders.Loader):
 
 
 def new_session() -> botocore.session.Session:
-    """A botocore session whose models come from _ModelLoader, searched where botocore would
-    search them (its own data, then AWS_DATA_PATH)."""
+    """A botocore session whose models come from _ModelLoader, searched where botocore's own
+    loader searches them (AWS_DATA_PATH, then ~/.aws/models, then botocore's data)."""
     session = botocore.session.Session()
-    data_path = session.get_config_variable("data_path")
-    extra = None
-    if data_path:
-        extra = [os.path.expanduser(os.path.expandvars(p)) for p in data_path.split(os.pathsep)]
-    session.register_component("data_loader", _ModelLoader(extra_search_paths=extra))
+    # botocore's loader resolves the search paths (making it reads no file); ours takes them over.
+    paths = list(session.get_component("data_loader").search_paths)
+    loader = _ModelLoader(extra_search_paths=paths, include_default_search_paths=False)
+    session.register_component("data_loader", loader)
     return session
 
 
