@@ -8,6 +8,7 @@ JSONL and unflattened CSV never parse `data`: the source's JSON bytes are copied
 from __future__ import annotations
 
 import csv
+import functools
 import os
 import re
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -183,12 +184,18 @@ def root_level_properties(json_schema: Any) -> list[str]:
     return []
 
 
-# 65,536 four-digit hex suffixes, built once.
-_SUFFIXES = [b"%04x" % number for number in range(1 << 16)]
 _VARIANT = "89ab"
 
 
+@functools.cache
+def _suffixes() -> list[bytes]:
+    """The 65,536 four-digit hex suffixes. Built on the first id, not at import: building them
+    costs about 25 ms, which a sync without records (or `spec`, `check`) should not pay."""
+    return [b"%04x" % number for number in range(1 << 16)]
+
+
 def _uuid4_blocks() -> Iterator[bytes]:
+    suffixes = _suffixes()
     while True:
         h = os.urandom(14).hex()
         # Version 4 and the RFC 4122 variant; the last four hex digits count within the block.
@@ -196,7 +203,7 @@ def _uuid4_blocks() -> Iterator[bytes]:
             f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:28]}"
         )
         head = prefix.encode()
-        for suffix in _SUFFIXES:
+        for suffix in suffixes:
             yield head + suffix
 
 

@@ -6,6 +6,8 @@ import csv
 import io
 import json
 import random
+import subprocess
+import sys
 import uuid
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -466,3 +468,18 @@ def test_root_level_rows_match_the_csv_module_on_a_random_corpus(root_csv: RootC
             ["id", "7", *cells, msgspec.json.encode(extra).decode() if extra else ""]
         )
         assert encoder(b"id", b"7", data.encode()) == expected.getvalue().encode(), data
+
+
+def test_record_ids_build_their_suffix_table_on_the_first_id_not_at_import() -> None:
+    # Building it costs about 25 ms: a sync without records (and `spec`, `check`) must not pay.
+    probe = (
+        "from destination_s3 import encoders\n"
+        "ids = encoders.RecordIds()\n"
+        "before = encoders._suffixes.cache_info().currsize\n"
+        "ids.next()\n"
+        "print(before, encoders._suffixes.cache_info().currsize)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    )
+    assert result.stdout.split() == ["0", "1"]
