@@ -24,7 +24,7 @@ from destination_s3.errors import Cancelled, CatalogError, Failed, Failure, Fail
 from destination_s3.operations import validated_config, write_lines
 from destination_s3.protocol import Output, install, trace_message
 from destination_s3.reader import LineBlocks
-from destination_s3.sync import Tuning
+from destination_s3.tuning import Tuning
 
 logger = logging.getLogger("airbyte")
 

@@ -17,7 +17,8 @@ from destination_s3.config import ConnectorConfig
 from destination_s3.errors import CatalogError, Failed, Failure, FailureType, InputError
 from destination_s3.protocol import register_secrets
 from destination_s3.storage import StorageError, open_bucket
-from destination_s3.sync import Sync, Tuning
+from destination_s3.sync import Sync
+from destination_s3.tuning import Tuning
 from destination_s3.validation import ConfigError, secret_values, validate_config
 
 logger = logging.getLogger("airbyte")

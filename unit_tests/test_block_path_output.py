@@ -15,7 +15,8 @@ from destination_s3.config import parse_config
 from destination_s3.encoders import encoder_for, root_level_properties
 from destination_s3.messages import decode, record_data
 from destination_s3.storage import Bucket
-from destination_s3.sync import Sync, Tuning
+from destination_s3.sync import Sync
+from destination_s3.tuning import Tuning
 from unit_tests.fake_s3 import FakeS3Client
 
 RAW_CONFIG = {"s3_bucket_name": "bucket", "credentials": {"auth_type": "default_chain"}}

@@ -25,7 +25,8 @@ from destination_s3.catalog import catalog_of
 from destination_s3.config import parse_config
 from destination_s3.errors import Cancelled
 from destination_s3.storage import LIFECYCLE_ADVICE, Bucket, StorageError
-from destination_s3.sync import Sync, Tuning
+from destination_s3.sync import Sync
+from destination_s3.tuning import Tuning
 from unit_tests.fake_s3 import ENDPOINT, FakeS3Client, Rule, client_error, md5, multipart_etag
 
 WAIT = 5.0  # bound for a hand-off between threads that must happen
