@@ -392,7 +392,10 @@ class Benchmark:
         self.bound = min(attempts, key=lambda bound: bound.wall_seconds)
         self.bound_records = count.records
         shutil.rmtree(saved[0][1].parent, ignore_errors=True)
-        self.log(f"upload bound: {self.bound.wall_seconds:.2f} s")
+        self.log(
+            f"upload bound: {self.bound.wall_seconds:.2f} s, of which "
+            f"{self.bound.complete_seconds:.2f} s waiting for CompleteMultipartUpload"
+        )
 
     def _check(self, case: Case, measure: ProcessMeasure, count: OutputCount) -> list[str]:
         """The cheap correctness checks of one run."""
@@ -436,6 +439,7 @@ class Benchmark:
             objects=count.objects,
             stored_bytes=count.bytes,
             content_bytes=count.content_bytes,
+            finishing_seconds=measure.output.finishing_seconds,
         )
 
     @property
@@ -506,7 +510,16 @@ class Benchmark:
                 f"{empty.median_cpu_seconds:.2f} s CPU, peak RSS "
                 f"{empty.median_peak_rss_bytes / MB:.0f} MB, of {empty.runs} runs"
             )
-        lines += ["", markdown_table(HEADERS, rows), "", "## Targets", ""]
+        lines += ["", markdown_table(HEADERS, rows)]
+        if self.bound is not None:
+            lines += [
+                "",
+                f"The upload bound spent {self.bound.complete_seconds:.2f} s of its "
+                f"{self.bound.wall_seconds:.2f} s waiting for CompleteMultipartUpload answers; "
+                '"s after input" is what a case took after the end of its input (its last LOG): '
+                "its last parts and completions, the removal of earlier objects, the manifest.",
+            ]
+        lines += ["", "## Targets", ""]
         lines.append(
             markdown_table(
                 ["target", "measured", "verdict"], [t.cells() for t in self.targets()]

@@ -77,6 +77,8 @@ class Row:
     objects: int | None = None
     stored_bytes: int | None = None  # bytes of the objects in S3 (compressed, if they are)
     content_bytes: int | None = None  # the same objects' bytes uncompressed
+    # From the end of the input to the connector's end (its last LOG): the uploads still to do.
+    finishing_seconds: float | None = None
     problems: list[str] = field(default_factory=list)
 
     @property
@@ -128,6 +130,7 @@ class Row:
             f"{self.records:,}",
             f"{self.bytes_in / MB:,.1f}",
             f"{self.wall_seconds:.2f}",
+            _number(self.finishing_seconds, ".1f"),
             f"{self.records_per_second:,.0f}",
             f"{self.bytes_in / MB / self.wall_seconds:.1f}" if self.wall_seconds else "–",
             _number(self.cpu_us_per_record(), ".2f"),
@@ -147,6 +150,7 @@ HEADERS = [
     "records",
     "MB in",
     "wall s",
+    "s after input",
     "records/s",
     "MB/s",
     "CPU µs/record",

@@ -15,6 +15,7 @@ stdout is read on a thread: STATE messages are counted and checked, TRACE errors
 from __future__ import annotations
 
 import os
+import re
 import statistics
 import subprocess
 import threading
@@ -30,9 +31,14 @@ import psutil
 TIMELINE_POINTS = 100
 
 
+# destination_s3/sync.py's last LOG line.
+_FINISHING = re.compile(r"then (\d+(?:\.\d+)?) s completing the last objects")
+
+
 @dataclass
 class StdoutSummary:
-    """What the connector printed: its STATE messages, and any errors."""
+    """What the connector printed: its STATE messages, any errors, and how long it took after
+    the end of its input."""
 
     states: int = 0
     # Sum of destinationStats.recordCount over the printed states: must equal the records sent.
@@ -40,6 +46,8 @@ class StdoutSummary:
     last_cursor: int = -1
     problems: list[str] = field(default_factory=list)
     other_lines: int = 0
+    # From the connector's last LOG: seconds from the end of its input to its end.
+    finishing_seconds: float | None = None
 
     def read(self, stream: IO[bytes], log: IO[bytes] | None) -> None:
         for line in stream:
@@ -50,8 +58,16 @@ class StdoutSummary:
             elif line.startswith(b'{"type":"TRACE"') and b'"ERROR"' in line:
                 error = orjson.loads(line)["trace"]["error"]
                 self.problems.append(f"TRACE error: {error.get('message')}")
+            elif line.startswith(b'{"type":"LOG"') and b"Sync finished in " in line:
+                self._finished(orjson.loads(line)["log"]["message"])
+                self.other_lines += 1
             else:
                 self.other_lines += 1
+
+    def _finished(self, message: str) -> None:
+        found = _FINISHING.search(message)
+        if found is not None:
+            self.finishing_seconds = float(found[1])
 
     def _state(self, message: dict[str, Any]) -> None:
         state = message["state"]

@@ -75,6 +75,7 @@ class Sync:
         self._states_emitted = 0
         self._started = clock()
         self._last_progress = self._started
+        self._input_ended = self._started
 
     def _make_writer(self, plan: StreamPlan) -> StreamWriter:
         return StreamWriter(
@@ -185,6 +186,7 @@ class Sync:
             writer.complete()
 
     def _finish(self) -> Iterator[bytes]:
+        self._input_ended = self._clock()
         for writer in self._router.writers():
             writer.complete()
         self._pool.wait_idle()
@@ -273,6 +275,16 @@ class Sync:
                     _display_name(target),
                     repaired,
                 )
+        # Where a sync's time went: reading and encoding the input, or S3 finishing the last
+        # uploads after it (a slow endpoint shows here, not in the records/s of the progress).
+        ended = self._clock()
+        logger.info(
+            "Sync finished in %.1f s: input read in %.1f s, then %.1f s completing the last "
+            "objects, removing earlier ones and writing the manifest",
+            ended - self._started,
+            self._input_ended - self._started,
+            ended - self._input_ended,
+        )
 
 
 def _display_name(target: StreamTarget) -> str:

@@ -63,6 +63,14 @@ def test_logs_show_a_config_summary_first_and_per_stream_totals_at_the_end(
         for key in keys:
             assert key in lines_for_stream[-1], f"{key} not listed in {lines_for_stream[-1]!r}"
     assert users and len(s3.list_keys(bucket, "logs/p_users/")) == 2
+    timing = re.fullmatch(
+        r"Sync finished in (\d+\.\d) s: input read in (\d+\.\d) s, then (\d+\.\d) s "
+        r"completing the last objects, removing earlier ones and writing the manifest",
+        final_logs[-1],
+    )
+    assert timing, f"the last LOG does not say where the time went: {final_logs[-1]!r}"
+    total, reading, finishing = (float(value) for value in timing.groups())
+    assert abs(total - (reading + finishing)) <= 0.1 + 1e-9
 
 
 def test_progress_is_logged_periodically_while_the_sync_runs(

@@ -710,3 +710,26 @@ def test_the_fake_answers_as_s3_does(fake: FakeS3Client) -> None:
         Bucket(cast(Any, fake), "other").region()
     assert raised.value.failure.code == "NoSuchBucket"
     assert raised.value.failure.is_config_error
+
+
+def test_the_last_log_says_where_the_sync_time_went(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
+) -> None:
+    # 2.5 s of input; then the object completes at the end of input, and S3 takes 1.5 s for it.
+    clock = Clock()
+    put_object = fake.put_object
+
+    def slow_put_object(**request: Any) -> Any:
+        clock.now += 1.5
+        return put_object(**request)
+
+    fake.put_object = slow_put_object  # type: ignore[method-assign]
+    sync = make_sync(fake, clock, catalog("users"))
+    outcome = drive(sync, clock, fake, [[record("users", 1)], Quiet(2.5), [state("users", 1)]])
+    assert outcome.error is None
+    assert [line for _, line in outcome.lines] == [released("users", 1, 1)]
+    assert calls(fake, "PutObject") == [("PutObject", key("users"))]
+    assert messages(caplog_airbyte, logging.INFO)[-1] == (
+        "Sync finished in 4.0 s: input read in 2.5 s, then 1.5 s completing the last objects, "
+        "removing earlier ones and writing the manifest"
+    )
