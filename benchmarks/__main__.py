@@ -40,6 +40,8 @@ from benchmarks.report import (
     markdown_table,
 )
 from benchmarks.runner import ProcessMeasure, StartupMeasure, measure_startup, run_measured
+from benchmarks.server_costs import ServerCosts
+from benchmarks.server_costs import measure as measure_server_costs
 from integration_tests.connector import build_config
 from integration_tests.s3_server import MotoServer
 
@@ -164,6 +166,7 @@ class Benchmark:
         self.file_size_mb: int = args.file_size_mb
         self.rows: list[Row] = []
         self.bound: BoundMeasure | None = None
+        self.server_costs: ServerCosts | None = None
         self.bound_records = 0
         self.startup: StartupMeasure | None = None
         self.write_startup: StartupMeasure | None = None
@@ -193,6 +196,9 @@ class Benchmark:
         self.log(f"moto server on {self.moto.endpoint}")
         try:
             self.measure_write_startup()
+            # What the server itself costs per request: the ratios depend on it (README).
+            self.server_costs = measure_server_costs(self.moto)
+            self.log("the S3 server: " + "; ".join(line[2:] for line in self.server_costs.lines()))
             for case in cases:
                 self.run_case(case)
         finally:
@@ -510,6 +516,9 @@ class Benchmark:
                 f"{empty.median_cpu_seconds:.2f} s CPU, peak RSS "
                 f"{empty.median_peak_rss_bytes / MB:.0f} MB, of {empty.runs} runs"
             )
+        if self.server_costs is not None:
+            lines.append("- the S3 server itself (`python -m benchmarks.server_costs`):")
+            lines += [f"  {line}" for line in self.server_costs.lines()]
         lines += ["", markdown_table(HEADERS, rows)]
         if self.bound is not None:
             lines += [
@@ -620,6 +629,7 @@ class Benchmark:
             ],
             "measures": {name: asdict(measure) for name, measure in self.measures.items()},
             "bound": None if self.bound is None else asdict(self.bound),
+            "server_costs": None if self.server_costs is None else asdict(self.server_costs),
             "bound_records": self.bound_records,
             "startup": None if self.startup is None else asdict(self.startup),
             "write_startup": None if self.write_startup is None else asdict(self.write_startup),

@@ -82,15 +82,8 @@ def _start_upload(
     )
 
 
-def measure_upload_bound(
-    server: MotoServer,
-    bucket: str,
-    objects: list[tuple[str, Path]],
-    part_size: int,
-    workers: int,
-) -> BoundMeasure:
-    """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
-    bodies = [(key, path.read_bytes()) for key, path in objects]
+def connector_client(server: MotoServer, bucket: str, workers: int) -> S3Client:
+    """An S3 client of `server`'s admin user, made as the connector makes its own."""
     admin = server.ensure_admin()
     session = client_session(
         AccessKeyCredentials(admin.access_key_id, admin.secret_access_key), None
@@ -103,6 +96,19 @@ def measure_upload_bound(
         RetryPolicy(),
         max_pool_connections=max(16, workers * 2),
     )
+    return client
+
+
+def measure_upload_bound(
+    server: MotoServer,
+    bucket: str,
+    objects: list[tuple[str, Path]],
+    part_size: int,
+    workers: int,
+) -> BoundMeasure:
+    """Upload `objects` ((key, saved file) pairs) to the empty `bucket`; time only the upload."""
+    bodies = [(key, path.read_bytes()) for key, path in objects]
+    client = connector_client(server, bucket, workers)
     started = time.perf_counter()
     parts = 0
     completing = 0.0
