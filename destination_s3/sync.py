@@ -275,14 +275,16 @@ class Sync:
                     _display_name(target),
                     repaired,
                 )
-        # Where a sync's time went: reading and encoding the input, or S3 finishing the last
-        # uploads after it (a slow endpoint shows here, not in the records/s of the progress).
-        ended = self._clock()
+        # Where a successful sync's time went: the input (its reading and encoding, and any wait
+        # for uploads that fell behind: the in-flight budget), then what S3 still had to do after
+        # it. Only that tail shows a slow endpoint apart from a slow source. The clock is the
+        # wall clock: a step of it must not print a negative duration.
+        ended = max(self._clock(), self._input_ended)
         logger.info(
             "Sync finished in %.1f s: input read in %.1f s, then %.1f s completing the last "
             "objects, removing earlier ones and writing the manifest",
-            ended - self._started,
-            self._input_ended - self._started,
+            max(0.0, ended - self._started),
+            max(0.0, self._input_ended - self._started),
             ended - self._input_ended,
         )
 

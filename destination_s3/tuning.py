@@ -24,7 +24,8 @@ class Tuning:
     # the earliest opened objects complete. A compressor's own state (≈165 KiB gzip, ≈230 KiB
     # zstd per open object) is outside it: 500 streams peak at ≈250 MB RSS (README Compression).
     # 64 MiB: with hundreds of streams, a smaller budget completes many small objects, each
-    # costing a few ms of CPU (500 streams: 28k records/s at 32 MiB, 41k at 64, peak RSS 208 MB);
+    # costing a few ms of CPU (500 streams on 2026-11-29's machine: 28k records/s at 32 MiB, 41k
+    # at 64, peak RSS 208 MB; today's figures are in README Performance);
     # with few streams the buffers stay under a part each and the budget does not matter.
     buffer_budget: int = 64 * MIB
     # Bytes handed to uploads and not yet sent; above it reading stdin waits for S3.

@@ -69,6 +69,7 @@ def test_logs_show_a_config_summary_first_and_per_stream_totals_at_the_end(
         final_logs[-1],
     )
     assert timing, f"the last LOG does not say where the time went: {final_logs[-1]!r}"
+    # The three figures come from two instants (the end of input, the end): each rounded once.
     total, reading, finishing = (float(value) for value in timing.groups())
     assert abs(total - (reading + finishing)) <= 0.1 + 1e-9
 

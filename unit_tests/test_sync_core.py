@@ -715,7 +715,8 @@ def test_the_fake_answers_as_s3_does(fake: FakeS3Client) -> None:
 def test_the_last_log_says_where_the_sync_time_went(
     fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
 ) -> None:
-    # 2.5 s of input; then the object completes at the end of input, and S3 takes 1.5 s for it.
+    # 2.5 s of input; then the object and the manifest are written after the end of input, and
+    # S3 takes 1.5 s for each PutObject.
     clock = Clock()
     put_object = fake.put_object
 
@@ -724,12 +725,13 @@ def test_the_last_log_says_where_the_sync_time_went(
         return put_object(**request)
 
     fake.put_object = slow_put_object  # type: ignore[method-assign]
-    sync = make_sync(fake, clock, catalog("users"))
+    sync = make_sync(fake, clock, catalog("users"), write_manifest=True)
     outcome = drive(sync, clock, fake, [[record("users", 1)], Quiet(2.5), [state("users", 1)]])
     assert outcome.error is None
     assert [line for _, line in outcome.lines] == [released("users", 1, 1)]
-    assert calls(fake, "PutObject") == [("PutObject", key("users"))]
+    (_, data_key), (_, manifest) = calls(fake, "PutObject")
+    assert data_key == key("users") and manifest.startswith("_tarsal_manifests/")
     assert messages(caplog_airbyte, logging.INFO)[-1] == (
-        "Sync finished in 4.0 s: input read in 2.5 s, then 1.5 s completing the last objects, "
+        "Sync finished in 5.5 s: input read in 2.5 s, then 3.0 s completing the last objects, "
         "removing earlier ones and writing the manifest"
     )
