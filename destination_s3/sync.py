@@ -101,7 +101,12 @@ class Sync:
         except BaseException:
             logger.info("Sync failed: %s", self._abort())
             raise
-        self._log_summary()
+        try:
+            self._log_summary()
+        except Cancelled:
+            # Every object, state and the manifest are written: an orchestrator's SIGTERM now
+            # must not turn the finished sync into a reported failure.
+            logger.info("Cancelled after the sync had finished: nothing was lost")
 
     def _consume(self, blocks: Iterable[bytes]) -> Iterator[bytes]:
         intake = self._intake
@@ -275,10 +280,9 @@ class Sync:
                     _display_name(target),
                     repaired,
                 )
-        # Where a successful sync's time went: the input (its reading and encoding, and any wait
-        # for uploads that fell behind: the in-flight budget), then what S3 still had to do after
-        # it. Only that tail shows a slow endpoint apart from a slow source. The clock is the
-        # wall clock: a step of it must not print a negative duration.
+        # The input (reading, encoding, and waits for uploads that fell behind: the in-flight
+        # budget), then what S3 still had to do after it, the only part that tells a slow
+        # endpoint from a slow source. A step back of the wall clock must not print "-0.3 s".
         ended = max(self._clock(), self._input_ended)
         logger.info(
             "Sync finished in %.1f s: input read in %.1f s, then %.1f s completing the last "

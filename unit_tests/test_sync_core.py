@@ -554,6 +554,32 @@ def test_cancel_aborts_the_open_uploads(fake: FakeS3Client) -> None:
     assert fake.keys() == []
 
 
+def test_a_cancel_while_the_finished_sync_logs_its_summary_is_not_a_failure(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
+) -> None:
+    # SIGTERM's handler raises Cancelled wherever the main thread is: here, in a summary line.
+    class CancelOnSummary(logging.Handler):
+        def emit(self, record: logging.LogRecord) -> None:
+            if record.getMessage().startswith("Stream users:"):
+                raise Cancelled("cancelled by signal SIGTERM")
+
+    handler = CancelOnSummary()
+    logging.getLogger("airbyte").addHandler(handler)
+    try:
+        clock = Clock()
+        sync = make_sync(fake, clock, catalog("users"), write_manifest=True)
+        outcome = drive(sync, clock, fake, [[record("users", 1), state("users", 1)]])
+    finally:
+        logging.getLogger("airbyte").removeHandler(handler)
+    assert outcome.error is None
+    assert [line for _, line in outcome.lines] == [released("users", 1, 1)]
+    assert calls(fake, "AbortMultipartUpload") == []
+    assert fake.objects[key("users")].body.count(b"\n") == 1
+    assert messages(caplog_airbyte, logging.INFO)[-1] == (
+        "Cancelled after the sync had finished: nothing was lost"
+    )
+
+
 def test_cancel_during_create_reports_an_upload_that_may_stay_open(fake: FakeS3Client) -> None:
     # The create is on its way: S3 may open an upload whose id the connector never learns.
     clock = Clock()
