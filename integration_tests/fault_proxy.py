@@ -87,6 +87,12 @@ class _Handler(BaseHTTPRequestHandler):
         rule = proxy._decide(classify(self.command, self.path, self.headers.keys()))
         fault = rule.kind if rule else None
         chunked = "chunked" in self.headers.get("Transfer-Encoding", "").lower()
+        if rule and fault == "error_early":
+            # As S3 does with a request it refuses on its headers (a NoSuchUpload, say): the
+            # answer goes out while the client is still sending the body, and the socket is
+            # closed with that body unread.
+            self.close_connection = True
+            return self._answer_error(rule.status, rule.code)
         if fault == "reset_mid_request":
             if chunked:
                 self.rfile.read1(4096)  # whatever part of the body has arrived

@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, urlsplit
 
 FaultKind = Literal[
     "error_before",  # S3 error answered without forwarding (status/code of the rule)
+    "error_early",  # S3 error answered before the body is read, then the connection closed
     "error_after",  # forwarded (S3 executed it), then answered with the rule's error
     "reset_before",  # RST before forwarding
     "reset_mid_request",  # RST after part of the body (never forwarded)

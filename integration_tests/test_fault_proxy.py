@@ -209,6 +209,26 @@ def test_error_before_is_not_forwarded(s3: MotoServer, bucket: str, proxy: Fault
     assert proxy.stats.fired("error_before", "PutObject")
 
 
+def test_error_early_answers_before_reading_the_body_and_closes(
+    s3: MotoServer, bucket: str, proxy: FaultProxy
+) -> None:
+    proxy.add_rule("error_early", "PutObject", status=404, code="NoSuchUpload")
+    host, port = proxy.endpoint.removeprefix("http://").split(":")
+    body = b"x" * (8 << 20)  # more than the proxy ever reads of it
+    connection = http.client.HTTPConnection(host, int(port), timeout=10)
+    connection.putrequest("PUT", f"/{bucket}/k")
+    connection.putheader("Content-Length", str(len(body)))
+    connection.endheaders()
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+        connection.send(body)  # the answer may already be on its way, the socket closing
+    answer = connection.getresponse()
+    assert (answer.status, answer.getheader("Connection")) == (404, "close")
+    assert b"<Code>NoSuchUpload</Code>" in answer.read()
+    connection.close()
+    assert s3.list_keys(bucket) == []
+    assert proxy.stats.fired("error_early", "PutObject")
+
+
 def test_error_before_then_botocore_retry_succeeds(
     s3: MotoServer, bucket: str, proxy: FaultProxy
 ) -> None:

@@ -244,3 +244,24 @@ def test_sigterm_with_s3_unreachable_says_what_was_left_open(
     assert "could not be aborted in time and may stay open (s3://" in message
     assert "lifecycle rule" in message
     assert len(s3.list_multipart_uploads(bucket)) >= 1  # as the message says
+
+
+def test_an_error_answered_before_the_body_is_read_names_s3s_code(
+    s3: MotoServer, bucket: str, make_config: MakeConfig, fault_proxy: FaultProxy
+) -> None:
+    # Without `Expect: 100-continue` (bodies are sent whole), S3 may answer a part it refuses
+    # while the part is still on its way, and close; the sync must report S3's code, not a lost
+    # connection (urllib3 reads the answer after a broken pipe or reset while sending).
+    fault_proxy.add_rule("error_early", "UploadPart", status=404, code="NoSuchUpload")
+    run = run_write(
+        _config(make_config, bucket, fault_proxy),
+        configured_catalog(STREAMS),
+        _messages(MULTIPART, 50),
+        env=FEW_ATTEMPTS,
+    )
+    assert run.returncode == 1
+    [error] = run.trace_errors()
+    assert "NoSuchUpload" in error["message"], error
+    assert fault_proxy.stats.faults("error_early", "UploadPart") >= 1
+    assert s3.list_multipart_uploads(bucket) == []
+    assert "Traceback" not in run.stderr
