@@ -191,7 +191,8 @@ class Sync:
             writer.complete()
 
     def _finish(self) -> Iterator[bytes]:
-        self._input_ended = self._clock()
+        # Never before the start: a step back of the wall clock must not print "-0.3 s".
+        self._input_ended = max(self._clock(), self._started)
         for writer in self._router.writers():
             writer.complete()
         self._pool.wait_idle()
@@ -280,15 +281,14 @@ class Sync:
                     _display_name(target),
                     repaired,
                 )
-        # The input (reading, encoding, and waits for uploads that fell behind: the in-flight
-        # budget), then what S3 still had to do after it, the only part that tells a slow
-        # endpoint from a slow source. A step back of the wall clock must not print "-0.3 s".
+        # The input (reading, encoding, waits for uploads behind: the in-flight budget), then
+        # what S3 still had to do: the only part that tells a slow endpoint from a slow source.
         ended = max(self._clock(), self._input_ended)
         logger.info(
             "Sync finished in %.1f s: input read in %.1f s, then %.1f s completing the last "
             "objects, removing earlier ones and writing the manifest",
-            max(0.0, ended - self._started),
-            max(0.0, self._input_ended - self._started),
+            ended - self._started,
+            self._input_ended - self._started,
             ended - self._input_ended,
         )
 

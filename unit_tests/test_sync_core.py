@@ -554,6 +554,26 @@ def test_cancel_aborts_the_open_uploads(fake: FakeS3Client) -> None:
     assert fake.keys() == []
 
 
+def test_the_timing_line_never_goes_negative_when_the_wall_clock_steps_back(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    put_object = fake.put_object
+
+    def put_object_as_the_clock_steps_back(**request: Any) -> Any:
+        clock.now -= 10
+        return put_object(**request)
+
+    fake.put_object = put_object_as_the_clock_steps_back  # type: ignore[method-assign]
+    sync = make_sync(fake, clock, catalog("users"))
+    steps: list[Step] = [[record("users", 1)], Quiet(-5), [state("users", 1)]]
+    assert drive(sync, clock, fake, steps).error is None
+    assert messages(caplog_airbyte, logging.INFO)[-1] == (
+        "Sync finished in 0.0 s: input read in 0.0 s, then 0.0 s completing the last objects, "
+        "removing earlier ones and writing the manifest"
+    )
+
+
 def test_a_cancel_while_the_finished_sync_logs_its_summary_is_not_a_failure(
     fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
 ) -> None:
