@@ -554,26 +554,6 @@ def test_cancel_aborts_the_open_uploads(fake: FakeS3Client) -> None:
     assert fake.keys() == []
 
 
-def test_the_timing_line_never_goes_negative_when_the_wall_clock_steps_back(
-    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
-) -> None:
-    clock = Clock()
-    put_object = fake.put_object
-
-    def put_object_as_the_clock_steps_back(**request: Any) -> Any:
-        clock.now -= 10
-        return put_object(**request)
-
-    fake.put_object = put_object_as_the_clock_steps_back  # type: ignore[method-assign]
-    sync = make_sync(fake, clock, catalog("users"))
-    steps: list[Step] = [[record("users", 1)], Quiet(-5), [state("users", 1)]]
-    assert drive(sync, clock, fake, steps).error is None
-    assert messages(caplog_airbyte, logging.INFO)[-1] == (
-        "Sync finished in 0.0 s: input read in 0.0 s, then 0.0 s completing the last objects, "
-        "removing earlier ones and writing the manifest"
-    )
-
-
 def test_a_cancel_while_the_finished_sync_logs_its_summary_is_not_a_failure(
     fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
 ) -> None:
@@ -758,19 +738,24 @@ def test_the_fake_answers_as_s3_does(fake: FakeS3Client) -> None:
     assert raised.value.failure.is_config_error
 
 
+def _puts_move_the_clock(fake: FakeS3Client, clock: Clock, seconds: float) -> None:
+    """Each PutObject moves `clock` by `seconds` (back, when negative) before it lands."""
+    put_object = fake.put_object
+
+    def put_object_and_move_the_clock(**request: Any) -> Any:
+        clock.now += seconds
+        return put_object(**request)
+
+    fake.put_object = put_object_and_move_the_clock  # type: ignore[method-assign]
+
+
 def test_the_last_log_says_where_the_sync_time_went(
     fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
 ) -> None:
     # 2.5 s of input; then the object and the manifest are written after the end of input, and
     # S3 takes 1.5 s for each PutObject.
     clock = Clock()
-    put_object = fake.put_object
-
-    def slow_put_object(**request: Any) -> Any:
-        clock.now += 1.5
-        return put_object(**request)
-
-    fake.put_object = slow_put_object  # type: ignore[method-assign]
+    _puts_move_the_clock(fake, clock, 1.5)
     sync = make_sync(fake, clock, catalog("users"), write_manifest=True)
     outcome = drive(sync, clock, fake, [[record("users", 1)], Quiet(2.5), [state("users", 1)]])
     assert outcome.error is None
@@ -779,5 +764,19 @@ def test_the_last_log_says_where_the_sync_time_went(
     assert data_key == key("users") and manifest.startswith("_tarsal_manifests/")
     assert messages(caplog_airbyte, logging.INFO)[-1] == (
         "Sync finished in 5.5 s: input read in 2.5 s, then 3.0 s completing the last objects, "
+        "removing earlier ones and writing the manifest"
+    )
+
+
+def test_the_timing_line_never_goes_negative_when_the_wall_clock_steps_back(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture
+) -> None:
+    clock = Clock()
+    _puts_move_the_clock(fake, clock, -10)
+    sync = make_sync(fake, clock, catalog("users"))
+    steps: list[Step] = [[record("users", 1)], Quiet(-5), [state("users", 1)]]
+    assert drive(sync, clock, fake, steps).error is None
+    assert messages(caplog_airbyte, logging.INFO)[-1] == (
+        "Sync finished in 0.0 s: input read in 0.0 s, then 0.0 s completing the last objects, "
         "removing earlier ones and writing the manifest"
     )
