@@ -99,6 +99,18 @@ def connector_client(server: MotoServer, bucket: str, workers: int) -> S3Client:
     return client
 
 
+def complete_upload(
+    client: S3Client, bucket: str, key: str, upload_id: str, etags: list[str]
+) -> None:
+    """CompleteMultipartUpload of the parts whose ETags are `etags`, numbered from 1."""
+    client.complete_multipart_upload(
+        Bucket=bucket,
+        Key=key,
+        UploadId=upload_id,
+        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
+    )
+
+
 def measure_upload_bound(
     server: MotoServer,
     bucket: str,
@@ -122,14 +134,7 @@ def measure_upload_bound(
             parts += len(etags)
             if upload.upload_id is not None:
                 complete_started = time.perf_counter()
-                client.complete_multipart_upload(
-                    Bucket=bucket,
-                    Key=upload.key,
-                    UploadId=upload.upload_id,
-                    MultipartUpload={
-                        "Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]
-                    },
-                )
+                complete_upload(client, bucket, upload.key, upload.upload_id, etags)
                 completing += time.perf_counter() - complete_started
     wall = time.perf_counter() - started
     return BoundMeasure(

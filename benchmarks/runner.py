@@ -58,11 +58,10 @@ class StdoutSummary:
             elif line.startswith(b'{"type":"TRACE"') and b'"ERROR"' in line:
                 error = orjson.loads(line)["trace"]["error"]
                 self.problems.append(f"TRACE error: {error.get('message')}")
-            elif line.startswith(b'{"type":"LOG"') and b"Sync finished in " in line:
-                self._finished(orjson.loads(line)["log"]["message"])
-                self.other_lines += 1
             else:
                 self.other_lines += 1
+                if line.startswith(b'{"type":"LOG"') and b"Sync finished in " in line:
+                    self._finished(orjson.loads(line)["log"]["message"])
 
     def _finished(self, message: str) -> None:
         found = _FINISHING.search(message)

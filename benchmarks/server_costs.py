@@ -16,7 +16,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from benchmarks.bound import connector_client
+from benchmarks.bound import complete_upload, connector_client
 from destination_s3.config import MIB
 from destination_s3.s3_client import crc32_checksum
 from integration_tests.s3_server import MotoServer
@@ -86,12 +86,7 @@ def _multipart(client: S3Client, parts: int) -> tuple[float, float]:
         times.append(time.perf_counter() - started)
         etags.append(answer["ETag"])
     started = time.perf_counter()
-    client.complete_multipart_upload(
-        Bucket=BUCKET,
-        Key="multipart",
-        UploadId=upload_id,
-        MultipartUpload={"Parts": [{"PartNumber": n, "ETag": e} for n, e in enumerate(etags, 1)]},
-    )
+    complete_upload(client, BUCKET, "multipart", upload_id, etags)
     return statistics.median(times), time.perf_counter() - started
 
 
