@@ -54,7 +54,11 @@ TEST_REQUIREMENTS = [
 # test_speedups.py, test_plain_records.py), only slower.
 SPEEDUPS = Extension(
     "destination_s3._speedups",
-    sources=["destination_s3/_speedups.c", "destination_s3/_plain_records.c"],
+    sources=[
+        "destination_s3/_speedups.c",
+        "destination_s3/_plain_records.c",
+        "destination_s3/_scan_records.c",
+    ],
     depends=["destination_s3/_speedups.h"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],
     optional=True,

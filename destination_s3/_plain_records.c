@@ -125,6 +125,74 @@ route_list(PyObject *route, PyObject *name)
     return list;
 }
 
+/* The end of taking a plain record, shared with the block scanner (_scan_records.c): encode
+ * `data` with a fresh id and the current emitted_at text, then append the line and emitted_at to
+ * the route's lists (a route's first line of the block also sets its first_record and queues it
+ * in `pending`). Returns -1 when taken, NEEDS_LOOK when the encoder refused the record (a
+ * ValueError or RecursionError: the line-by-line step names it), -2 with an exception set. */
+int
+encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
+               Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text)
+{
+    int result = -2;
+    PyObject *encode = NULL, *record_id = NULL, *line = NULL, *lines = NULL;
+    PyObject *emitted_list = NULL;
+    PyObject *call_args[3];
+
+    encode = PyObject_GetAttr(route, s_encode);
+    if (encode == NULL) {
+        goto done;
+    }
+    record_id = PyObject_CallNoArgs(next_id);
+    if (record_id == NULL) {
+        goto done;
+    }
+    call_args[0] = record_id;
+    call_args[1] = emitted_at_text;
+    call_args[2] = data;
+    line = PyObject_Vectorcall(encode, call_args, 3, NULL);
+    if (line == NULL) {
+        /* msgspec.DecodeError is a ValueError: the line-by-line step names the line. */
+        if (PyErr_ExceptionMatches(PyExc_ValueError) ||
+            PyErr_ExceptionMatches(PyExc_RecursionError)) {
+            PyErr_Clear();
+            result = NEEDS_LOOK;
+        }
+        goto done;
+    }
+    lines = route_list(route, s_lines);
+    if (lines == NULL) {
+        goto done;
+    }
+    if (PyList_GET_SIZE(lines) == 0) {
+        PyObject *first = PyLong_FromSsize_t(record_number);
+        int failed = first == NULL || PyObject_SetAttr(route, s_first_record, first) < 0 ||
+                     PyList_Append(pending, route) < 0;
+        Py_XDECREF(first);
+        if (failed) {
+            goto done;
+        }
+    }
+    if (PyList_Append(lines, line) < 0) {
+        goto done;
+    }
+    emitted_list = route_list(route, s_emitted_at);
+    if (emitted_list == NULL) {
+        goto done;
+    }
+    if (PyList_Append(emitted_list, last_emitted_at) < 0) {
+        goto done;
+    }
+    result = -1;
+done:
+    Py_XDECREF(encode);
+    Py_XDECREF(record_id);
+    Py_XDECREF(line);
+    Py_XDECREF(lines);
+    Py_XDECREF(emitted_list);
+    return result;
+}
+
 /* Takes one envelope, in the order of plain_records.take_plain_records (every Python-visible
  * step: attribute reads, calls, appends). Returns the reason to stop (OTHER, NEW_STREAM,
  * NEEDS_LOOK), -1 when it was taken, or -2 with an exception set. */
@@ -134,9 +202,7 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
 {
     int result = -2, same;
     PyObject *kind = NULL, *record = NULL, *raw = NULL, *data = NULL, *namespace = NULL;
-    PyObject *stream = NULL, *key = NULL, *route = NULL, *emitted_at = NULL, *encode = NULL;
-    PyObject *record_id = NULL, *line = NULL, *lines = NULL, *emitted_list = NULL;
-    PyObject *call_args[3];
+    PyObject *stream = NULL, *key = NULL, *route = NULL, *emitted_at = NULL;
 
     kind = PyObject_GetAttr(envelope, s_type);
     if (kind == NULL) {
@@ -207,8 +273,10 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
     if (emitted_at == NULL) {
         goto done;
     }
-    same = emitted_at == *last_emitted_at
-               ? 1
+    /* The same value of the same type (1.0 after 1 is a new one, as in Python). */
+    same = emitted_at == *last_emitted_at ? 1
+           : Py_TYPE(emitted_at) != Py_TYPE(*last_emitted_at)
+               ? 0
                : PyObject_RichCompareBool(emitted_at, *last_emitted_at, Py_EQ);
     if (same < 0) {
         goto done;
@@ -226,51 +294,8 @@ take_one(PyObject *envelope, PyObject *routes, PyObject *pending, PyObject *next
         Py_SETREF(*last_emitted_at, Py_NewRef(emitted_at));
         Py_SETREF(*emitted_at_text, encoded);
     }
-    encode = PyObject_GetAttr(route, s_encode);
-    if (encode == NULL) {
-        goto done;
-    }
-    record_id = PyObject_CallNoArgs(next_id);
-    if (record_id == NULL) {
-        goto done;
-    }
-    call_args[0] = record_id;
-    call_args[1] = *emitted_at_text;
-    call_args[2] = data;
-    line = PyObject_Vectorcall(encode, call_args, 3, NULL);
-    if (line == NULL) {
-        /* msgspec.DecodeError is a ValueError: the line-by-line step names the line. */
-        if (PyErr_ExceptionMatches(PyExc_ValueError) ||
-            PyErr_ExceptionMatches(PyExc_RecursionError)) {
-            PyErr_Clear();
-            result = NEEDS_LOOK;
-        }
-        goto done;
-    }
-    lines = route_list(route, s_lines);
-    if (lines == NULL) {
-        goto done;
-    }
-    if (PyList_GET_SIZE(lines) == 0) {
-        PyObject *first = PyLong_FromSsize_t(record_number);
-        int failed = first == NULL || PyObject_SetAttr(route, s_first_record, first) < 0 ||
-                     PyList_Append(pending, route) < 0;
-        Py_XDECREF(first);
-        if (failed) {
-            goto done;
-        }
-    }
-    if (PyList_Append(lines, line) < 0) {
-        goto done;
-    }
-    emitted_list = route_list(route, s_emitted_at);
-    if (emitted_list == NULL) {
-        goto done;
-    }
-    if (PyList_Append(emitted_list, *last_emitted_at) < 0) {
-        goto done;
-    }
-    result = -1;
+    result = encode_and_add(route, pending, next_id, data, record_number, *last_emitted_at,
+                            *emitted_at_text);
 done:
     Py_XDECREF(kind);
     Py_XDECREF(record);
@@ -281,11 +306,6 @@ done:
     Py_XDECREF(key);
     Py_XDECREF(route);
     Py_XDECREF(emitted_at);
-    Py_XDECREF(encode);
-    Py_XDECREF(record_id);
-    Py_XDECREF(line);
-    Py_XDECREF(lines);
-    Py_XDECREF(emitted_list);
     return result;
 }
 

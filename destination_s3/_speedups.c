@@ -1,6 +1,7 @@
 /*
  * destination_s3._speedups: the root-level CSV row encoder in C (optional; see encoders.py),
- * and the module's definition; the intake's hot loop is in _plain_records.c.
+ * and the module's definition; the intake's hot loop is in _plain_records.c, its block scanner
+ * in _scan_records.c.
  *
  * CsvRowEncoder(columns, fallback)(ab_id, emitted_at, data) returns the same CSV row as the
  * pure-Python RootLevelCsvEncoder (`fallback`) for the common record, at a tenth of its cost:
@@ -792,6 +793,8 @@ speedups_is_valid_utf8(PyObject *Py_UNUSED(module), PyObject *argument)
 }
 
 static PyMethodDef speedups_methods[] = {
+    {"scan_plain_records", (PyCFunction)(void (*)(void))scan_plain_records, METH_FASTCALL,
+     PyDoc_STR("The intake's block scanner: see _scan_records.c.")},
     {"take_plain_records", (PyCFunction)(void (*)(void))take_plain_records, METH_FASTCALL,
      PyDoc_STR("The intake's hot loop: see plain_records.take_plain_records.")},
     {"encode_jsonl", (PyCFunction)(void (*)(void))speedups_encode_jsonl, METH_FASTCALL,
@@ -817,6 +820,7 @@ PyMODINIT_FUNC
 PyInit__speedups(void)
 {
     init_tables();
+    scan_records_init();
     if (plain_records_init() < 0) {
         return NULL;
     }

@@ -17,6 +17,16 @@ def take_plain_records(
     last_emitted_at: int | float | None,
     emitted_at_text: bytes,
 ) -> tuple[int, int, int, int | float | None, bytes]: ...
+def scan_plain_records(
+    block: bytes,
+    start: int,
+    routes: Mapping[Any, Any],
+    pending: list[Any],
+    next_id: Callable[[], bytes],
+    record_number: int,
+    last_emitted_at: int | float | None,
+    emitted_at_text: bytes,
+) -> tuple[int, int, int | float | None, bytes]: ...
 def is_valid_utf8(data: bytes | bytearray | memoryview) -> bool: ...
 def encode_jsonl(ab_id: bytes, emitted_at: bytes, data: bytes) -> bytes: ...
 def count_newlines(data: bytes | bytearray | memoryview) -> int: ...

@@ -1,13 +1,19 @@
 """stdin blocks in: records encoded and added to their stream's writer, STATEs held in the ledger.
 
-The common case costs one msgspec call per block (`decode_lines`: every envelope of the block,
-`data` kept as raw JSON bytes), one call of the plain-records loop (plain_records.py, in C when
-built: route lookup, three byte checks, encode, per record) for each run of records between
-other messages, and one join and one buffer append per stream per block. Anything unusual — a line
-msgspec refuses, a record whose `data` needs a look (not an object, a bare CR, invalid UTF-8), a
-stream the catalog does not name, an unknown message type — sends the rest of the block through
-`_take_line`, one line at a time, which knows each line's number and raises the InputError that
-names it. Records are numbered in stdin order either way, so the ledger sees the same thing.
+With the C extension, the block scanner (_scan_records.c) reads each block line by line and takes
+every plain RECORD itself: it checks the line as JSON, finds its route, encodes it and appends it,
+without building an envelope object. Each line it leaves (a STATE, a stream not seen yet, a spelling
+it does not take, a line that is not valid) is decoded alone by msgspec and dealt with below; then
+the scanner goes on after it. Without the extension, one msgspec call decodes the whole block
+(`decode_lines`: every envelope, `data` kept as raw JSON bytes) and the plain-records loop
+(plain_records.py) takes each run of records between other messages.
+
+Either way, each stream's records of the block are added with one join and one buffer append.
+Anything unusual — a line msgspec refuses, a record whose `data` needs a look (not an object, a
+bare CR, invalid UTF-8), a stream the catalog does not name, an unknown message type — sends the
+rest of the block through `_take_line`, one line at a time, which knows each line's number and
+raises the InputError that names it. Records are numbered in stdin order on every path, so the
+ledger sees the same thing.
 """
 
 from __future__ import annotations
@@ -63,10 +69,12 @@ class Intake:
         ledger: StateLedger,
         clock: Callable[[], float],
         take_plain: plain_records.TakePlain = plain_records.TAKE_PLAIN_RECORDS,
+        scan_plain: plain_records.ScanPlain | None = plain_records.SCAN_PLAIN_RECORDS,
         record_ids: Callable[[], bytes] | None = None,
     ) -> None:
         self._router = router
         self._take_plain = take_plain
+        self._scan_plain = scan_plain
         self._ledger = ledger
         self._clock = clock
         # As records spell them, for the hot loop (a stream without namespace by its name alone:
@@ -91,16 +99,52 @@ class Intake:
         first_line = self.lines_read + 1
         self.lines_read += plain_records.COUNT_NEWLINES(block) + (not block.endswith(b"\n"))
         self.bytes_read += len(block)
+        if self._scan_plain is not None:
+            self._scan(block, first_line, self._scan_plain)
+            return
         try:
             envelopes = ENVELOPE_DECODER.decode_lines(block)
         except (msgspec.DecodeError, RecursionError):
-            self._take_by_line(block, first_line, 0)
+            self._take_by_line(block, first_line, skip=0)
             return
+        stopped_at = self._take_envelopes(envelopes)
+        if stopped_at is None:
+            self._add_pending()
+        else:
+            self._take_by_line(block, first_line, skip=stopped_at)
+
+    def _scan(self, block: bytes, first_line: int, scan_plain: plain_records.ScanPlain) -> None:
+        """The C scanner takes the plain records; each line it leaves is decoded alone."""
+        offset, size = 0, len(block)
+        while True:
+            offset, self.records, self._last_emitted_at, self._emitted_at_text = scan_plain(
+                block, offset, self._routes, self._pending, self._next_id, self.records,
+                self._last_emitted_at, self._emitted_at_text,
+            )  # fmt: skip
+            if offset >= size:
+                break
+            line_end = block.find(b"\n", offset)
+            line_end = size if line_end < 0 else line_end
+            try:
+                envelope = ENVELOPE_DECODER.decode(block[offset:line_end])
+            except (msgspec.DecodeError, RecursionError):
+                break
+            if self._take_envelopes([envelope]) is not None:
+                break
+            offset = min(line_end + 1, size)
+        if offset >= size:
+            self._add_pending()
+        else:
+            self._take_by_line(block, first_line, offset=offset)
+
+    def _take_envelopes(self, envelopes: list[Envelope]) -> int | None:
+        """Take decoded envelopes; returns the index of the first one the line-by-line step must
+        take (and which it will name if it is bad), or None when all were taken."""
         routes, pending, next_id = self._routes, self._pending, self._next_id
         record_number = self.records
         last_emitted_at, emitted_at_text = self._last_emitted_at, self._emitted_at_text
         index = 0
-        stopped_at: int | None = None  # where the line-by-line step takes over
+        stopped_at: int | None = None
         while stopped_at is None:
             index, why, record_number, last_emitted_at, emitted_at_text = self._take_plain(
                 envelopes, index, routes, pending, next_id, record_number, last_emitted_at,
@@ -133,21 +177,20 @@ class Intake:
                 stopped_at = index
         self.records = record_number
         self._last_emitted_at, self._emitted_at_text = last_emitted_at, emitted_at_text
-        if stopped_at is None:
-            self._add_pending()
-        else:
-            self._take_by_line(block, first_line, stopped_at)
+        return stopped_at
 
-    def _take_by_line(self, block: bytes, first_line: int, skip: int) -> None:
-        """Take the block from its `skip`-th message on, one line at a time."""
+    def _take_by_line(self, block: bytes, first_line: int, skip: int = 0, offset: int = 0) -> None:
+        """Take the block from byte `offset` (the start of a line), from its `skip`-th message
+        on, one line at a time."""
         self._add_pending()
-        for offset, line in enumerate(block.split(b"\n")):
+        first_line += block.count(b"\n", 0, offset)
+        for index, line in enumerate(block[offset:].split(b"\n")):
             if not line.strip():
                 continue  # blank lines are not messages (decode_lines skips them too)
             if skip:
                 skip -= 1
                 continue
-            self._take_line(line, first_line + offset)
+            self._take_line(line, first_line + index)
         self._add_pending()
 
     def _take_line(self, line: bytes, line_number: int) -> None:

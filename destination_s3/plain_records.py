@@ -30,6 +30,11 @@ TakePlain = Callable[
      Emitted | None, bytes],
     Taken,
 ]  # fmt: skip
+ScanPlain = Callable[
+    [bytes, int, Mapping[Any, "Route"], list[Any], Callable[[], bytes], int, Emitted | None,
+     bytes],
+    tuple[int, int, Emitted | None, bytes],
+]  # fmt: skip
 
 
 class Route(Protocol):
@@ -77,7 +82,11 @@ def take_plain_records(
         route = routes.get(record.stream if namespace is None else (namespace, record.stream))
         if route is None:
             return index, NEW_STREAM, record_number, last_emitted_at, emitted_at_text
-        if record.emitted_at != last_emitted_at:
+        if record.emitted_at != last_emitted_at or type(record.emitted_at) is not type(
+            last_emitted_at
+        ):
+            # A new value, or the same one spelled as a float after an int (or the reverse):
+            # each record keeps its own for the manifest, whichever path took it.
             # Always finite: msgspec refuses a number out of a float's range.
             last_emitted_at = record.emitted_at
             emitted_at_text = str(int(last_emitted_at)).encode()
@@ -106,6 +115,9 @@ def count_newlines(block: bytes) -> int:
 TAKE_PLAIN_RECORDS: TakePlain = (
     take_plain_records if speedups is None else speedups.take_plain_records
 )
+# The block scanner (_scan_records.c) exists only in C: without it the intake decodes each block
+# with msgspec and takes the envelopes with take_plain_records.
+SCAN_PLAIN_RECORDS: ScanPlain | None = None if speedups is None else speedups.scan_plain_records
 COUNT_NEWLINES: Callable[[bytes], int] = (
     count_newlines if speedups is None else speedups.count_newlines
 )

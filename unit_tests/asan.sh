@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
-# Runs the C code's differential tests (unit_tests/test_speedups.py, test_plain_records.py) built
-# under AddressSanitizer, in a copy of the tree (build/asan), so that any read outside an input
-# buffer stops the run with a report. PYTHONMALLOC=malloc gives every Python buffer its own
-# allocation, which ASan guards. Usage: unit_tests/asan.sh PYTHON
+# Runs the C code's differential tests (unit_tests/test_speedups.py, test_plain_records.py,
+# test_scan_records.py) built under AddressSanitizer, in a copy of the tree (build/asan), so that
+# any read outside an input buffer stops the run with a report. PYTHONMALLOC=malloc gives every
+# Python buffer its own allocation, which ASan guards. Usage: unit_tests/asan.sh PYTHON
 set -euo pipefail
 python="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"  # absolute, not resolved: keep the venv
 cd "$(dirname "$0")/.."
@@ -27,5 +27,6 @@ if not speedups.__file__.startswith(os.getcwd()):
     sys.exit(f"asan: imported {speedups.__file__}, not the sanitized build")
 PY
 # -s: ASan writes its report to stderr, which pytest would otherwise capture and lose.
-"$python" -m pytest -q -s -p no:cacheprovider -p no:logging unit_tests/test_speedups.py unit_tests/test_plain_records.py
+"$python" -m pytest -q -s -p no:cacheprovider -p no:logging unit_tests/test_speedups.py unit_tests/test_plain_records.py \
+    unit_tests/test_scan_records.py
 echo "asan: the differential corpus ran clean under AddressSanitizer"

@@ -68,7 +68,13 @@ class _Ledger:
         self._calls.append(("hold", body, records, count))
 
 
-def _run(take_plain: plain_records.TakePlain, blocks: list[bytes]) -> list[Any]:
+def _run(
+    take_plain: plain_records.TakePlain,
+    blocks: list[bytes],
+    scan_plain: plain_records.ScanPlain | None = None,
+) -> list[Any]:
+    """The calls an Intake makes on its router, writers and ledger; with `scan_plain` None
+    (the default here) every block goes through msgspec and `take_plain`."""
     calls: list[Any] = []
     counter = itertools.count()
     intake = Intake(
@@ -76,6 +82,7 @@ def _run(take_plain: plain_records.TakePlain, blocks: list[bytes]) -> list[Any]:
         _Ledger(calls),  # type: ignore[arg-type]
         lambda: 0.0,
         take_plain=take_plain,
+        scan_plain=scan_plain,
         record_ids=lambda: b"id-%d" % next(counter),
     )
     try:
