@@ -58,6 +58,7 @@ SPEEDUPS = Extension(
         "destination_s3/_speedups.c",
         "destination_s3/_plain_records.c",
         "destination_s3/_scan_records.c",
+        "destination_s3/_record_ids.c",
     ],
     depends=["destination_s3/_speedups.h"],
     extra_compile_args=["-O2", "-Wall", "-Wextra", "-Wno-missing-field-initializers"],

@@ -143,7 +143,7 @@ encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *
     if (encode == NULL) {
         goto done;
     }
-    record_id = PyObject_CallNoArgs(next_id);
+    record_id = next_record_id(next_id);
     if (record_id == NULL) {
         goto done;
     }

@@ -1,7 +1,7 @@
 /*
  * destination_s3._speedups: the root-level CSV row encoder in C (optional; see encoders.py),
  * and the module's definition; the intake's hot loop is in _plain_records.c, its block scanner
- * in _scan_records.c.
+ * in _scan_records.c, the record ids in _record_ids.c.
  *
  * CsvRowEncoder(columns, fallback)(ab_id, emitted_at, data) returns the same CSV row as the
  * pure-Python RootLevelCsvEncoder (`fallback`) for the common record, at a tenth of its cost:
@@ -824,7 +824,7 @@ PyInit__speedups(void)
     if (plain_records_init() < 0) {
         return NULL;
     }
-    if (PyType_Ready(&CsvRowEncoderType) < 0) {
+    if (PyType_Ready(&CsvRowEncoderType) < 0 || PyType_Ready(&UuidIdsType) < 0) {
         return NULL;
     }
     PyObject *module = PyModule_Create(&speedups_module);
@@ -834,6 +834,12 @@ PyInit__speedups(void)
     Py_INCREF(&CsvRowEncoderType);
     if (PyModule_AddObject(module, "CsvRowEncoder", (PyObject *)&CsvRowEncoderType) < 0) {
         Py_DECREF(&CsvRowEncoderType);
+        Py_DECREF(module);
+        return NULL;
+    }
+    Py_INCREF(&UuidIdsType);
+    if (PyModule_AddObject(module, "UuidIds", (PyObject *)&UuidIdsType) < 0) {
+        Py_DECREF(&UuidIdsType);
         Py_DECREF(module);
         return NULL;
     }

@@ -194,10 +194,10 @@ def _suffixes() -> list[bytes]:
     return [b"%04x" % number for number in range(1 << 16)]
 
 
-def _uuid4_blocks() -> Iterator[bytes]:
+def _uuid4_blocks(random_bytes: Callable[[int], bytes] = os.urandom) -> Iterator[bytes]:
     suffixes = _suffixes()
     while True:
-        h = os.urandom(14).hex()
+        h = random_bytes(14).hex()
         # Version 4 and the RFC 4122 variant; the last four hex digits count within the block.
         prefix = (
             f"{h[:8]}-{h[8:12]}-4{h[13:16]}-{_VARIANT[int(h[16], 16) & 3]}{h[17:20]}-{h[20:28]}"
@@ -210,7 +210,14 @@ def _uuid4_blocks() -> Iterator[bytes]:
 class RecordIds:
     """Version-4 UUIDs as ASCII bytes: 106 random bits per block of 65,536 ids and a counter in
     the last four hex digits, so ids never repeat within a sync and cost one concatenation each
-    (uuid.uuid4() per record would cost more than the rest of the JSONL encoding)."""
+    (uuid.uuid4() per record would cost more than the rest of the JSONL encoding). In C when the
+    extension is built (_record_ids.c: the same ids from the same random bytes)."""
 
-    def __init__(self) -> None:
-        self.next: Callable[[], bytes] = _uuid4_blocks().__next__
+    def __init__(
+        self, random_bytes: Callable[[int], bytes] = os.urandom, accelerated: bool = ACCELERATED
+    ) -> None:
+        self.next: Callable[[], bytes] = (
+            speedups.UuidIds(random_bytes)
+            if accelerated and speedups is not None
+            else _uuid4_blocks(random_bytes).__next__
+        )

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Runs the C code's differential tests (unit_tests/test_speedups.py, test_plain_records.py,
-# test_scan_records.py) built under AddressSanitizer, in a copy of the tree (build/asan), so that
-# any read outside an input buffer stops the run with a report. PYTHONMALLOC=malloc gives every
-# Python buffer its own allocation, which ASan guards. Usage: unit_tests/asan.sh PYTHON
+# test_scan_records.py, the record-id tests of test_encoders.py) built under AddressSanitizer,
+# in a copy of the tree (build/asan), so that any read outside an input buffer stops the run
+# with a report. PYTHONMALLOC=malloc gives every Python buffer its own allocation, which ASan
+# guards. Usage: unit_tests/asan.sh PYTHON
 set -euo pipefail
 python="$(cd "$(dirname "$1")" && pwd)/$(basename "$1")"  # absolute, not resolved: keep the venv
 cd "$(dirname "$0")/.."
@@ -29,4 +30,5 @@ PY
 # -s: ASan writes its report to stderr, which pytest would otherwise capture and lose.
 "$python" -m pytest -q -s -p no:cacheprovider -p no:logging unit_tests/test_speedups.py unit_tests/test_plain_records.py \
     unit_tests/test_scan_records.py
+"$python" -m pytest -q -s -p no:cacheprovider -p no:logging unit_tests/test_encoders.py -k record_ids
 echo "asan: the differential corpus ran clean under AddressSanitizer"

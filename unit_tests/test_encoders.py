@@ -377,8 +377,19 @@ def test_output_format_extension_and_content_type() -> None:
 # --- Record ids ----------------------------------------------------------------------------
 
 
-def test_record_ids_are_unique_random_uuid4_across_batches() -> None:
-    ids = RecordIds()
+@pytest.fixture(params=["python", "c"])
+def record_ids(request: pytest.FixtureRequest) -> Callable[..., RecordIds]:
+    """Every id test runs against both generators (the Python one and _record_ids.c)."""
+    accelerated = request.param == "c"
+    if accelerated:
+        require_speedups()
+    return lambda *random_bytes: RecordIds(*random_bytes, accelerated=accelerated)
+
+
+def test_record_ids_are_unique_random_uuid4_across_batches(
+    record_ids: Callable[..., RecordIds],
+) -> None:
+    ids = record_ids()
     drawn = [ids.next() for _ in range(3 * 4096 + 17)]
     assert len(set(drawn)) == len(drawn)
     for raw in drawn:
@@ -390,14 +401,16 @@ def test_record_ids_are_unique_random_uuid4_across_batches() -> None:
         assert str(parsed) == text  # canonical, lowercase, hyphenated
 
 
-def test_record_ids_use_every_variant_digit() -> None:
+def test_record_ids_use_every_variant_digit(record_ids: Callable[..., RecordIds]) -> None:
     # The random part is drawn once per block of 65,536 ids; every source starts a new block.
-    variant_digits = {RecordIds().next().decode()[19] for _ in range(400)}
+    variant_digits = {record_ids().next().decode()[19] for _ in range(400)}
     assert variant_digits == set("89ab")
 
 
-def test_record_ids_stay_unique_and_valid_across_a_block_boundary() -> None:
-    ids = RecordIds()
+def test_record_ids_stay_unique_and_valid_across_a_block_boundary(
+    record_ids: Callable[..., RecordIds],
+) -> None:
+    ids = record_ids()
     drawn = [ids.next() for _ in range(65_536 + 10)]
     assert len(set(drawn)) == len(drawn)
     assert drawn[65_536][:-4] != drawn[0][:-4]  # a new random block
@@ -406,9 +419,42 @@ def test_record_ids_stay_unique_and_valid_across_a_block_boundary() -> None:
         assert parsed.version == 4 and parsed.variant == uuid.RFC_4122
 
 
-def test_two_record_id_sources_do_not_repeat_each_other() -> None:
-    first, second = RecordIds(), RecordIds()
+def test_two_record_id_sources_do_not_repeat_each_other(
+    record_ids: Callable[..., RecordIds],
+) -> None:
+    first, second = record_ids(), record_ids()
     assert not {first.next() for _ in range(5000)} & {second.next() for _ in range(5000)}
+
+
+def _seeded_random_bytes(seed: int) -> Callable[[int], bytes]:
+    rng = random.Random(seed)
+    return lambda count: rng.randbytes(count)
+
+
+def test_c_record_ids_equal_the_python_ones_from_the_same_random_bytes() -> None:
+    """Over three blocks of 65,536 and 50 random sources: every variant digit, every suffix."""
+    require_speedups()
+    for seed in range(50):
+        count = 3 * 65_536 + 5 if seed < 2 else 300
+        python = RecordIds(_seeded_random_bytes(seed), accelerated=False).next
+        c = RecordIds(_seeded_random_bytes(seed), accelerated=True).next
+        assert [c() for _ in range(count)] == [python() for _ in range(count)], seed
+
+
+def test_c_record_ids_refuse_a_random_source_outside_the_contract() -> None:
+    require_speedups()
+    from destination_s3 import _speedups
+
+    with pytest.raises(TypeError, match="14 bytes"):
+        _speedups.UuidIds(lambda count: b"short")()
+    with pytest.raises(KeyError):
+        _speedups.UuidIds(lambda count: {}[count])()
+    with pytest.raises(TypeError):
+        _speedups.UuidIds(42)
+    with pytest.raises(TypeError):
+        _speedups.UuidIds(lambda count: bytes(count))(1)  # type: ignore[call-arg]
+    with pytest.raises(RuntimeError, match="not initialised"):
+        _speedups.UuidIds.__new__(_speedups.UuidIds)()
 
 
 def test_root_level_csv_keeps_numbers_msgspec_cannot_hold_as_the_source_wrote_them(
@@ -474,7 +520,7 @@ def test_record_ids_build_their_suffix_table_on_the_first_id_not_at_import() -> 
     # Building it costs about 25 ms: a sync without records (and `spec`, `check`) must not pay.
     probe = (
         "from destination_s3 import encoders\n"
-        "ids = encoders.RecordIds()\n"
+        "ids = encoders.RecordIds(accelerated=False)\n"  # the C generator has no table
         "before = encoders._suffixes.cache_info().currsize\n"
         "ids.next()\n"
         "print(before, encoders._suffixes.cache_info().currsize)\n"
