@@ -13,8 +13,8 @@
  * and every error keeps the msgspec path's wording and line number.
  *
  * A line is taken only when all of this holds, else it is not this code's:
- * - one JSON object, strict RFC 8259 grammar, with only spaces and tabs around tokens (a CR
- *   anywhere sends the line to msgspec, which decides); nesting at most MAX_DEPTH deep;
+ * - one JSON object, strict RFC 8259 grammar (spaces, tabs and CRs around tokens, but no CR
+ *   inside `data`, which the line-by-line step repairs); nesting at most MAX_DEPTH deep;
  * - every string valid UTF-8 without control characters, its escapes valid and its \u escapes
  *   whole characters (a surrogate only as a high-low pair), as msgspec requires;
  * - at the top level `type` is "RECORD" and `record` an object, each once, no `state`; in
@@ -56,10 +56,12 @@ scan_records_init(void)
     }
 }
 
+/* JSON whitespace within a line (LF ends it). A CR inside `data` is refused after the scan (the
+ * line-by-line step replaces it); elsewhere it is whitespace, as CRLF line ends make it. */
 static Ptr
 skip_space(Ptr p, Ptr end)
 {
-    while (p < end && (*p == ' ' || *p == '\t')) {
+    while (p < end && (*p == ' ' || *p == '\t' || *p == '\r')) {
         p++;
     }
     return p;
@@ -463,7 +465,8 @@ scan_line(Ptr p, Ptr end, Fields *fields)
     int seen = 0;
     p = scan_message_object(p, end, 1, &seen, fields);
     const int required = HAS_TYPE | HAS_RECORD | HAS_STREAM | HAS_EMITTED_AT | HAS_DATA;
-    return p != NULL && skip_space(p, end) == end && (seen & required) == required;
+    return p != NULL && skip_space(p, end) == end && (seen & required) == required &&
+           memchr(fields->data, '\r', (size_t)fields->data_length) == NULL;
 }
 
 /* Takes a scanned record: -1 when taken, 0 when the line is not this code's after all (no
@@ -548,9 +551,9 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
                         "record_number, last_emitted_at, emitted_at_text)");
         return NULL;
     }
-    PyObject *block = args[0], *routes = args[2], *pending = args[3], *next_id = args[4];
-    if (!PyBytes_Check(block) || !PyDict_Check(routes) || !PyList_Check(pending)) {
-        PyErr_SetString(PyExc_TypeError, "block must be bytes, routes a dict, pending a list");
+    PyObject *routes = args[2], *pending = args[3], *next_id = args[4];
+    if (!PyDict_Check(routes) || !PyList_Check(pending)) {
+        PyErr_SetString(PyExc_TypeError, "routes must be a dict, pending a list");
         return NULL;
     }
     Py_ssize_t start = PyLong_AsSsize_t(args[1]);
@@ -561,16 +564,22 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
     if (record_number == -1 && PyErr_Occurred()) {
         return NULL;
     }
-    Py_ssize_t size = PyBytes_GET_SIZE(block);
+    /* Any buffer (the intake's are bytes; the tests also pass buffers of their exact size, with
+     * no terminating NUL, for AddressSanitizer). Held for the whole call: the encoders are Python
+     * code, and an exported buffer cannot be resized under the scan. */
+    Py_buffer view;
+    if (PyObject_GetBuffer(args[0], &view, PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    Py_ssize_t size = view.len;
     if (start < 0 || start > size) {
+        PyBuffer_Release(&view);
         PyErr_SetString(PyExc_ValueError, "start must be an offset in the block");
         return NULL;
     }
-    /* A reference for the whole call: the encoders are Python code. */
-    Py_INCREF(block);
     PyObject *last_emitted_at = Py_NewRef(args[6]);
     PyObject *emitted_at_text = Py_NewRef(args[7]);
-    Ptr base = (Ptr)PyBytes_AS_STRING(block), end = base + size, line = base + start;
+    Ptr base = (Ptr)view.buf, end = base + size, line = base + start;
     while (line < end) {
         Ptr line_end = memchr(line, '\n', (size_t)(end - line));
         if (line_end == NULL) {
@@ -585,7 +594,7 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
             int taken = take_scanned(&fields, routes, pending, next_id, record_number,
                                      &last_emitted_at, &emitted_at_text);
             if (taken == -2) {
-                Py_DECREF(block);
+                PyBuffer_Release(&view);
                 Py_DECREF(last_emitted_at);
                 Py_DECREF(emitted_at_text);
                 return NULL;
@@ -599,7 +608,7 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
     }
     PyObject *result = Py_BuildValue("(nnOO)", (Py_ssize_t)(line - base), record_number,
                                      last_emitted_at, emitted_at_text);
-    Py_DECREF(block);
+    PyBuffer_Release(&view);
     Py_DECREF(last_emitted_at);
     Py_DECREF(emitted_at_text);
     return result;

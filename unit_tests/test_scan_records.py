@@ -13,9 +13,11 @@ The scanner parses untrusted stdin in C, so it is held to the msgspec path on se
 
 from __future__ import annotations
 
+import ctypes
 import itertools
 import json
 import random
+import re
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -137,12 +139,18 @@ def _routes() -> dict[Any, _LoopRoute]:
     }
 
 
+_LAST_EMITTED = [None, 1700000000000, 1700000000000.0, 5, True, 2**70]
+
+
 def _take(
-    take: Callable[..., tuple[Any, ...]], first: Any
+    take: Callable[..., tuple[Any, ...]], first: Any, last_emitted_at: Any = None
 ) -> tuple[tuple[Any, ...], dict[Any, Any], int]:
     routes, pending = _routes(), []  # type: list[Any]
     counter = itertools.count()
-    taken = take(first, 0, routes, pending, lambda: b"id%d" % next(counter), 7, None, b"")
+    text = b"" if last_emitted_at is None else str(int(last_emitted_at)).encode()
+    taken = take(
+        first, 0, routes, pending, lambda: b"id%d" % next(counter), 7, last_emitted_at, text
+    )
     state = {key: vars(route) for key, route in routes.items() if route.lines}
     return taken, state, len(pending)
 
@@ -157,24 +165,31 @@ def scan() -> plain_records.ScanPlain:
 
 def test_what_the_scanner_takes_msgspec_takes_the_same_way(scan: plain_records.ScanPlain) -> None:
     verdicts = {"taken": 0, "left, valid": 0, "left, refused": 0}
+    rng = random.Random(7)
     for line in lines(seed=20261207, count=LINES):
-        block = line + b"\n"
-        (offset, record_number, last, text), state, pending = _take(scan, block)
+        # In a buffer of its exact size (no NUL after it, for AddressSanitizer), with or without
+        # its newline, after a record whose emitted_at may be this one's.
+        block = line + rng.choice([b"\n", b"\r\n", b""])
+        exact = (ctypes.c_char * len(block)).from_buffer_copy(block)
+        start = rng.choice(_LAST_EMITTED)
+        (offset, record_number, last, text), state, pending = _take(scan, exact, start)
         try:
             envelope = ENVELOPE_DECODER.decode(line)
         except Exception:
             envelope = None
+        start_text = b"" if start is None else str(int(start)).encode()
         if not state:  # left: nothing added, and it stopped at the line (or skipped a blank)
             assert (record_number, pending) == (7, 0), line
-            if (last, text) != (None, b""):  # the encoder refused it, as it does in the loop
+            if (last, text) != (start, start_text) or type(last) is not type(start):
+                # The encoder refused it after the emitted_at was read, as in the loop.
                 assert envelope is not None, line
-                expected = _take(plain_records.take_plain_records, [envelope])
+                expected = _take(plain_records.take_plain_records, [envelope], start)
                 assert expected[0] == (0, plain_records.NEEDS_LOOK, 7, last, text), line
-            assert offset == (len(block) if not line.strip(b" \t") else 0), line
+            assert offset == (len(block) if not line.strip(b" \t\r") else 0), line
             verdicts["left, refused" if envelope is None else "left, valid"] += 1
             continue
         assert envelope is not None, line  # msgspec must accept what the scanner took
-        expected = _take(plain_records.take_plain_records, [envelope])
+        expected = _take(plain_records.take_plain_records, [envelope], start)
         assert expected[0] == (1, plain_records.END, record_number, last, text), line
         assert type(expected[0][3]) is type(last), line
         assert (expected[1], expected[2]) == (state, pending), line
@@ -199,6 +214,7 @@ def test_benchmark_and_protocol_spellings_are_taken_by_the_scanner(
         b'"meta":{"changes":[]}},"type":"RECORD"}',
         b'\t{"type":"RECORD","record":{"stream":"\xc3\xa9\xe6\xb5\x81","emitted_at":0,'
         b'"namespace":null,"data":{"x":[1.5e3,true,null,"\\ud83d\\ude00"]}}}  ',
+        b'{"type":"RECORD","record":{"stream":"users","emitted_at":1,"data":{"id":1}}}\r\n',
     ]
     for line in spellings:
         (offset, record_number, _, _), state, _ = _take(scan, line)
@@ -209,11 +225,15 @@ def _flattened(calls: list[Any]) -> list[Any]:
     """The effects that matter, without how records were grouped into add_lines calls (a block
     taken whole groups a stream's records, one taken line by line adds them one at a time): each
     stream's lines with their emitted_at, in order, and the number of its first record; the
-    routes in the order they were opened; the states held; the error; the end counts."""
+    routes in the order they were opened; the states held; the error; the end counts. In a
+    sequence without error, every add must also name its first line's record number."""
     streams: dict[str, list[Any]] = {}
+    clean = not any(call[0] == "error" for call in calls)
     for call in calls:
         if call[0] == "add":
             _, name, added, first, emitted = call
+            if clean:  # ids are drawn one per record then: `id-N` is record N
+                assert re.search(rb"id-(\d+)", added[0])[1] == b"%d" % first, call  # type: ignore[index]
             stream = streams.setdefault(name, [first])
             stream.extend(zip(added, map(repr, emitted), strict=True))
     return [streams, [call for call in calls if call[0] != "add"]]
@@ -229,7 +249,7 @@ def _block_sequences(seed: int, count: int) -> Iterator[list[bytes]]:
             parts = block.split(b"\n")
             for _ in range(rng.randrange(0, 4)):
                 parts.insert(rng.randrange(len(parts) + 1), next(corpus))
-            mixed.append(b"\n".join(parts))
+            mixed.append((b"\r\n" if rng.random() < 0.1 else b"\n").join(parts))
         yield mixed
 
 
@@ -266,7 +286,7 @@ def test_scanner_passes_on_errors_it_does_not_own(scan: plain_records.ScanPlain)
     [
         (b"{}", -1, ValueError),
         (b"{}", 3, ValueError),
-        (bytearray(b"{}"), 0, TypeError),
+        ("{}", 0, TypeError),  # not a buffer
     ],
 )
 def test_scanner_refuses_arguments_outside_its_contract(
@@ -288,3 +308,31 @@ def test_scanner_starts_at_the_offset_and_returns_the_line_it_left() -> None:
     taken = _speedups.scan_plain_records(block, start, routes, pending, lambda: b"i", 3, None, b"")
     assert taken == (block.index(state), 5, 5, b"5")
     assert routes["users"].lines == [b"i|5|{}", b"i|5|{}"] and routes["users"].first_record == 3
+
+
+def test_a_block_the_scanner_mostly_leaves_goes_to_msgspecs_block_path() -> None:
+    """A source whose every record the scanner leaves (a float emitted_at) costs msgspec's block
+    path, not a msgspec call per line: after LINES_LEFT_PER_BLOCK lines left, the rest of the
+    block is decoded in one call. The effects are the msgspec path's."""
+    require_speedups()
+    from destination_s3 import _speedups
+    from destination_s3.intake import LINES_LEFT_PER_BLOCK
+
+    calls: list[int] = []
+
+    def counting_scan(*args: Any) -> Any:
+        calls.append(args[1])
+        return _speedups.scan_plain_records(*args)
+
+    floats = [
+        b'{"type":"RECORD","record":{"stream":"users","emitted_at":%d.0,"data":{"i":%d}}}' % (i, i)
+        for i in range(40)
+    ]
+    plain = b'{"type":"RECORD","record":{"stream":"users","emitted_at":1,"data":{}}}'
+    blocks = [b"\n".join([plain, *floats, plain]) + b"\n", plain + b"\n"]
+    scanned = _run(plain_records.TAKE_PLAIN_RECORDS, blocks, counting_scan)
+    assert _flattened(scanned) == _flattened(_run(plain_records.take_plain_records, blocks))
+    # First block: the first call, then one after each line left (the first of them opened the
+    # route), up to the limit; the second block: one call.
+    assert len(calls) == LINES_LEFT_PER_BLOCK + 1 + 1
+    assert len(scanned[1][2]) == 42  # the block's records, added in one call
