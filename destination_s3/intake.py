@@ -1,14 +1,14 @@
 """stdin blocks in: records encoded and added to their stream's writer, STATEs held in the ledger.
 
 With the C extension, the block scanner (_scan_records.c) reads each block line by line and takes
-every plain RECORD itself: it checks the line as JSON, finds its route, encodes it and appends it,
-without building an envelope object. Each line it leaves (a STATE, a stream not seen yet, a spelling
-it does not take, a line that is not valid) is decoded alone by msgspec and dealt with below; then
-the scanner goes on after it, unless the block has left more than LINES_LEFT_PER_BLOCK lines, in
-which case msgspec's block path takes the rest. Without the extension, one msgspec call decodes
-the whole block
-(`decode_lines`: every envelope, `data` kept as raw JSON bytes) and the plain-records loop
-(plain_records.py) takes each run of records between other messages.
+every plain RECORD itself: it checks the line as JSON, finds its route, encodes it and appends
+it, without building an envelope object. Each line it leaves (a STATE, a stream not seen yet, a
+spelling it does not take, a line that is not valid) is decoded alone by msgspec and dealt with
+below; then the scanner goes on after it, unless the block has left more than
+LINES_LEFT_PER_BLOCK lines, in which case msgspec's block path takes the rest. Without the
+extension, that block path takes every block: one msgspec call decodes it (`decode_lines`: every
+envelope, `data` kept as raw JSON bytes) and the plain-records loop (plain_records.py) takes each
+run of records between other messages.
 
 Either way, each stream's records of the block are added with one join and one buffer append.
 Anything unusual — a line msgspec refuses, a record whose `data` needs a look (not an object, a
