@@ -91,3 +91,19 @@ def test_aws_data_path_is_searched_as_botocore_searches_it(
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     loaded = new_session().get_component("data_loader").load_service_model("sts", "service-2")
     assert loaded["metadata"]["serviceFullName"] == "STS from AWS_DATA_PATH"
+
+
+def test_crc32_checksum_is_the_standard_crc32_s3_checks() -> None:
+    """ISA-L computes it; S3 compares it with zlib's CRC-32 of the body, base64 of 4 bytes."""
+    import base64
+    import random
+    import zlib
+
+    from destination_s3.s3_client import crc32_checksum
+
+    rng = random.Random(3)
+    bodies = [b"", b"a", b"\xff" * 7, rng.randbytes(5 * 1024 * 1024 + 3)]
+    bodies += [rng.randbytes(rng.randrange(0, 5000)) for _ in range(300)]
+    for body in bodies:
+        expected = base64.b64encode(zlib.crc32(body).to_bytes(4, "big")).decode()
+        assert crc32_checksum(body) == expected
