@@ -67,35 +67,11 @@ is_valid_utf8(const unsigned char *p, Py_ssize_t length)
             p++;
             continue;
         }
-        Py_ssize_t left = end - p;
-        if (c >= 0xC2 && c <= 0xDF) {
-            if (left < 2 || (p[1] & 0xC0) != 0x80) {
-                return 0;
-            }
-            p += 2;
+        Py_ssize_t sequence = utf8_sequence_length(p, end);
+        if (sequence == 0) {
+            return 0;
         }
-        else if (c >= 0xE0 && c <= 0xEF) {
-            if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
-                return 0;
-            }
-            if ((c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F)) {
-                return 0; /* overlong, or a surrogate */
-            }
-            p += 3;
-        }
-        else if (c >= 0xF0 && c <= 0xF4) {
-            if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-                (p[3] & 0xC0) != 0x80) {
-                return 0;
-            }
-            if ((c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F)) {
-                return 0; /* overlong, or above U+10FFFF */
-            }
-            p += 4;
-        }
-        else {
-            return 0; /* a continuation byte first, 0xC0, 0xC1 or 0xF5..0xFF */
-        }
+        p += sequence;
     }
     return 1;
 }

@@ -67,53 +67,6 @@ skip_space(Ptr p, Ptr end)
     return p;
 }
 
-/* The length of the valid UTF-8 sequence of 2 to 4 bytes at p, or 0 (as is_valid_utf8). */
-static Py_ssize_t
-utf8_sequence(Ptr p, Ptr end)
-{
-    unsigned char c = p[0];
-    Py_ssize_t left = end - p;
-    if (c >= 0xC2 && c <= 0xDF) {
-        return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
-            return 0;
-        }
-        return (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) ? 0 : 3;
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
-            (p[3] & 0xC0) != 0x80) {
-            return 0;
-        }
-        return (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F) ? 0 : 4;
-    }
-    return 0;
-}
-
-/* The four hex digits at p as a number, or -1. */
-static long
-hex4(Ptr p, Ptr end)
-{
-    if (end - p < 4) {
-        return -1;
-    }
-    long value = 0;
-    for (int i = 0; i < 4; i++) {
-        unsigned char c = p[i];
-        int digit = c >= '0' && c <= '9'   ? c - '0'
-                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
-                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
-                                           : -1;
-        if (digit < 0) {
-            return -1;
-        }
-        value = value * 16 + digit;
-    }
-    return value;
-}
-
 /* p at an opening quote: returns the byte after the closing quote, or NULL. Sets *escaped when
  * the string holds an escape. */
 static Ptr
@@ -141,16 +94,16 @@ scan_string(Ptr p, Ptr end, int *escaped)
                 p += 2;
                 break;
             case 'u': {
-                long unit = hex4(p + 2, end);
+                long unit = end - p >= 6 ? hex4(p + 2) : -1;
                 if (unit < 0 || (unit >= 0xDC00 && unit <= 0xDFFF)) {
                     return NULL;
                 }
                 p += 6;
                 if (unit >= 0xD800 && unit <= 0xDBFF) {
-                    if (end - p < 2 || p[0] != '\\' || p[1] != 'u') {
+                    if (end - p < 6 || p[0] != '\\' || p[1] != 'u') {
                         return NULL;
                     }
-                    long low = hex4(p + 2, end);
+                    long low = hex4(p + 2);
                     if (low < 0xDC00 || low > 0xDFFF) {
                         return NULL;
                     }
@@ -166,7 +119,7 @@ scan_string(Ptr p, Ptr end, int *escaped)
             return NULL;
         }
         else {
-            Py_ssize_t length = utf8_sequence(p, end);
+            Py_ssize_t length = utf8_sequence_length(p, end);
             if (length == 0) {
                 return NULL;
             }

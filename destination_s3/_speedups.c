@@ -269,28 +269,17 @@ scan_record(CsvRowEncoder *self, const unsigned char *p, const unsigned char *en
     return skip_space(p, end) == end ? 0 : -1;
 }
 
-static int
-hex_digit(unsigned char c)
-{
-    if (c >= '0' && c <= '9') {
-        return c - '0';
-    }
-    if (c >= 'a' && c <= 'f') {
-        return c - 'a' + 10;
-    }
-    if (c >= 'A' && c <= 'F') {
-        return c - 'A' + 10;
-    }
-    return -1;
-}
-
-/* Four hex digits at p (bounds checked by the caller), or -1. */
-static long
+/* Declared in _speedups.h, shared with _scan_records.c. */
+long
 hex4(const unsigned char *p)
 {
     long value = 0;
     for (int i = 0; i < 4; i++) {
-        int digit = hex_digit(p[i]);
+        unsigned char c = p[i];
+        int digit = c >= '0' && c <= '9'   ? c - '0'
+                    : c >= 'a' && c <= 'f' ? c - 'a' + 10
+                    : c >= 'A' && c <= 'F' ? c - 'A' + 10
+                                           : -1;
         if (digit < 0) {
             return -1;
         }

@@ -1,9 +1,42 @@
 /* What the module's source files share: _plain_records.c and _scan_records.c give _speedups.c
- * their functions, and _plain_records.c gives _scan_records.c the end of taking a record. */
+ * their functions, _plain_records.c gives _scan_records.c the end of taking a record, and all of
+ * them use the UTF-8 and hex-digit checks below. */
 #ifndef DESTINATION_S3_SPEEDUPS_H
 #define DESTINATION_S3_SPEEDUPS_H
 
 #include <Python.h>
+
+/* The length of the valid UTF-8 sequence of 2 to 4 bytes at p (a byte >= 0x80), or 0: no
+ * overlong forms, no surrogates (U+D800..U+DFFF), nothing above U+10FFFF, as Python's strict
+ * decoder sees it. Reads only [p, end). */
+static inline Py_ssize_t
+utf8_sequence_length(const unsigned char *p, const unsigned char *end)
+{
+    unsigned char c = p[0];
+    Py_ssize_t left = end - p;
+    if (c >= 0xC2 && c <= 0xDF) {
+        return left >= 2 && (p[1] & 0xC0) == 0x80 ? 2 : 0;
+    }
+    if (c >= 0xE0 && c <= 0xEF) {
+        if (left < 3 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80) {
+            return 0;
+        }
+        return (c == 0xE0 && p[1] < 0xA0) || (c == 0xED && p[1] > 0x9F) ? 0 : 3;
+    }
+    if (c >= 0xF0 && c <= 0xF4) {
+        if (left < 4 || (p[1] & 0xC0) != 0x80 || (p[2] & 0xC0) != 0x80 ||
+            (p[3] & 0xC0) != 0x80) {
+            return 0;
+        }
+        return (c == 0xF0 && p[1] < 0x90) || (c == 0xF4 && p[1] > 0x8F) ? 0 : 4;
+    }
+    return 0; /* a continuation byte first, 0xC0, 0xC1 or 0xF5..0xFF */
+}
+
+/* The four hex digits at p as a number, or -1 (the caller checks that four bytes remain). Defined
+ * in _speedups.c: out of line, so the escape path does not weigh on the string scanners' loops
+ * (inlined into _scan_records.c's, it cost about 6 % per record). */
+long hex4(const unsigned char *p);
 
 int plain_records_init(void);
 int is_valid_utf8(const unsigned char *p, Py_ssize_t length);

@@ -146,11 +146,10 @@ class Intake:
             line_end = block.find(b"\n", offset)
             line_end = size if line_end < 0 else line_end
             try:
-                envelope = ENVELOPE_DECODER.decode(block[offset:line_end])
+                envelope: Envelope | None = ENVELOPE_DECODER.decode(block[offset:line_end])
             except (msgspec.DecodeError, RecursionError):
-                self._take_by_line(block, first_line, offset=offset)
-                return None
-            if self._take_envelopes([envelope]) is not None:
+                envelope = None  # the line-by-line step names what is wrong with it
+            if envelope is None or self._take_envelopes([envelope]) is not None:
                 self._take_by_line(block, first_line, offset=offset)
                 return None
             offset = min(line_end + 1, size)
