@@ -202,20 +202,7 @@ class StreamWriter:
         self._upload = self._lane = self._ticket = self._compressor = None
         self._taken = self._handed_over = 0
 
-        target = self.target
-        bucket = self._bucket
-
         def finish() -> None:
-            if target.generation_id is not None:
-                # Before the object exists, so no object of ours is ever without its generation:
-                # a later sync keeps it or removes it by what the protocol says of that
-                # generation (a marker whose object never completed is harmless).
-                marker = generation_marker_key(
-                    target.markers_prefix,
-                    target.generation_id,
-                    target.layout.marker_name(upload.key),
-                )
-                bucket.put_object(marker, b"", "application/octet-stream")
             completion.etag = upload.complete(tail)
             self._completed.put(completion)
 
@@ -242,10 +229,24 @@ class StreamWriter:
         self._upload = ObjectUpload(self._bucket, key, settings.content_type, metadata)
         self._unfinished.append(self._upload)
         self._lane = self._pool.lane()
+        if self.target.generation_id is not None:
+            self._lane.submit(functools.partial(self._put_marker, key), 0)
         self._ticket = self._ledger.open_object(record_number)
         self._records_before_object = self.records_added
         self._compressor = self._new_body()
         self._take(self.target.header)
+
+    def _put_marker(self, key: str) -> None:
+        """The object's generation marker: its lane's first task, so it exists before any of the
+        object's bytes (a later sync keeps or removes the object by what the protocol says of
+        that generation; a marker whose object never completed is harmless). Sent while the
+        object fills rather than when it completes, it is off the path to releasing states."""
+        target = self.target
+        assert target.generation_id is not None
+        marker = generation_marker_key(
+            target.markers_prefix, target.generation_id, target.layout.marker_name(key)
+        )
+        self._bucket.put_object(marker, b"", "application/octet-stream")
 
     def _take(self, data: bytes) -> None:
         """Add bytes to the open object: through its compressor into the buffer."""

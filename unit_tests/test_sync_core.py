@@ -632,9 +632,10 @@ def test_every_object_of_a_generation_has_its_marker_written_first(fake: FakeS3C
     assert calls(fake, *writes) == [
         ("PutObject", marker("users", 7, KEY1)),
         ("PutObject", KEY1),
+        # As the object opens: before any of its bytes, and long before it exists.
+        ("PutObject", marker("users", 7, KEY2)),
         ("CreateMultipartUpload", KEY2),
         ("UploadPart", KEY2),
-        ("PutObject", marker("users", 7, KEY2)),  # before the object exists
         ("UploadPart", KEY2),
         ("CompleteMultipartUpload", KEY2),
     ]
