@@ -19,6 +19,7 @@ from destination_s3.keys import KeyAllocator
 from destination_s3.layout import sync_id_value
 from destination_s3.ledger import StateLedger, state_message, state_stream
 from destination_s3.manifest import StreamEntry, SyncStates, build_manifest, manifest_key
+from destination_s3.memory import MemoryRelief
 from destination_s3.retention import remove_earlier_objects
 from destination_s3.router import Router, StreamPlan, plan_streams
 from destination_s3.storage import Bucket, StorageError, StoredObject
@@ -67,6 +68,7 @@ class Sync:
         self._keys = KeyAllocator()
         self._router = Router(self._streams, self._make_writer)
         self._intake = Intake(self._router, self._ledger, clock)
+        self._memory = MemoryRelief(self._tuning)
         self._states = SyncStates()
         # The manifest's name: the platform's sync id, else one of this process.
         self._catalog_sync_id = catalog.sync_id
@@ -128,7 +130,7 @@ class Sync:
         oldest = self._ledger.oldest_held()
         if oldest is not None and now - oldest.received_at >= self._config.flush_interval_seconds:
             self._complete_objects_blocking(oldest.records_before)
-        self._relieve_memory()
+        self._memory.relieve(list(self._router.writers()))
         if now - self._last_progress >= self._tuning.progress_seconds:
             self._last_progress = now
             self._log_progress(now)
@@ -166,29 +168,6 @@ class Sync:
             since = writer.open_since_record
             if since is not None and since < records_before:
                 writer.complete()
-
-    def _relieve_memory(self) -> None:
-        writers = list(self._router.writers())
-        buffered = sum(writer.buffered for writer in writers)
-        if buffered <= self._tuning.buffer_budget:
-            return
-        # Parquet's pending rows first: an early row group keeps the object (and its states
-        # waiting) open, where completing it would make one small file per stream.
-        for writer in sorted(writers, key=lambda writer: -writer.buffered):
-            if buffered <= self._tuning.buffer_budget // 2:
-                return
-            before = writer.buffered
-            writer.release_held()
-            buffered -= before - writer.buffered
-        # Complete the objects opened earliest: that frees their buffers and releases the oldest
-        # held states too (a stream that is merely quiet would hold its states back forever).
-        open_writers = [writer for writer in writers if writer.open_since_record is not None]
-        open_writers.sort(key=lambda writer: writer.open_since_record or 0)
-        for writer in open_writers:
-            if buffered <= self._tuning.buffer_budget // 2:
-                break
-            buffered -= writer.buffered
-            writer.complete()
 
     def _finish(self) -> Iterator[bytes]:
         # Never before the start: a step back of the wall clock must not print "-0.3 s".
@@ -281,6 +260,11 @@ class Sync:
                     _display_name(target),
                     repaired,
                 )
+        if self._memory.spilled_total:
+            logger.info(
+                "Stream buffers spilled to local disk: %.1f MB in all, each read back once",
+                self._memory.spilled_total / 1e6,
+            )
         # The input (reading, encoding, waits for uploads behind: the in-flight budget), then
         # what S3 still had to do: the only part that tells a slow endpoint from a slow source.
         ended = max(self._clock(), self._input_ended)

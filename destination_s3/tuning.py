@@ -28,6 +28,12 @@ class Tuning:
     # at 64, peak RSS 208 MB; today's figures are in README Performance);
     # with few streams the buffers stay under a part each and the budget does not matter.
     buffer_budget: int = 64 * MIB
+    # Bytes of stream buffers that may wait on local disk instead (spill.py, memory.py), so
+    # each of many streams keeps one object open instead of completing small ones; 0: never.
+    # At most a part size per stream can wait there (a full part is sent). None: the system's
+    # temporary directory (TMPDIR).
+    spill_budget: int = 1024 * MIB
+    spill_directory: str | None = None
     # Bytes handed to uploads and not yet sent; above it reading stdin waits for S3.
     in_flight_budget: int = 32 * MIB
     progress_seconds: float = 30.0
@@ -43,6 +49,8 @@ class Tuning:
             upload_workers=int(_env_number("DESTINATION_S3_UPLOAD_WORKERS", cls.upload_workers)),
             buffer_budget=int(_env_number("DESTINATION_S3_BUFFER_MB", 64) * MIB),
             in_flight_budget=int(_env_number("DESTINATION_S3_IN_FLIGHT_MB", 32) * MIB),
+            spill_budget=int(_env_number("DESTINATION_S3_SPILL_MB", 1024) * MIB),
+            spill_directory=os.environ.get("DESTINATION_S3_SPILL_DIR") or None,
             progress_seconds=_env_number("DESTINATION_S3_PROGRESS_SECONDS", cls.progress_seconds),
             tick_seconds=_env_number("DESTINATION_S3_TICK_SECONDS", cls.tick_seconds),
             max_attempts=int(_env_number("DESTINATION_S3_MAX_ATTEMPTS", cls.max_attempts)),

@@ -1,9 +1,10 @@
 """One stream's writer: encoded lines in, completed S3 objects out.
 
 It fills a buffer (part_buffer.py), hands full parts to its object's upload lane, and completes
-the object when it reaches the target size or when asked to (flush, memory pressure, end of
-input). A completed object is reported on the `completed` queue; the sync loop then commits its
-ledger ticket.
+the object when it reaches the target size or when asked to (flush, memory pressure with no room
+to spill, end of input). Under memory pressure the buffer may move to local disk (spill.py) and
+the object stays open. A completed object is reported on the `completed` queue; the sync loop
+then commits its ledger ticket.
 
 With compression, bytes go through the object's compressor as they are added (on the calling
 thread, so parts stay in order and no thread is needed) and the buffer holds COMPRESSED bytes: a
@@ -27,6 +28,7 @@ from destination_s3.keys import KeyAllocator, generation_marker_key
 from destination_s3.layout import StreamLayout
 from destination_s3.ledger import ObjectTicket, StateLedger
 from destination_s3.part_buffer import PartBuffer
+from destination_s3.spill import SpillFile
 from destination_s3.storage import Bucket
 from destination_s3.upload import ObjectUpload
 from destination_s3.uploads import Lane, UploadPool
@@ -143,7 +145,17 @@ class StreamWriter:
     def buffered(self) -> int:
         """Bytes this writer holds in memory: its buffer and what its open body holds back."""
         held = self._compressor.held_bytes if self._compressor is not None else 0
-        return len(self.buffer) + held
+        return self.buffer.in_memory + held
+
+    @property
+    def spilled(self) -> int:
+        """Bytes of the open object's output waiting in a spill file on local disk."""
+        return self.buffer.spilled
+
+    def spill(self, open_file: Callable[[], SpillFile]) -> int:
+        """Under memory pressure: move the buffer's bytes to local disk (the object stays open);
+        returns the bytes moved. Raises OSError when the disk refuses them (nothing moved)."""
+        return self.buffer.spill(open_file)
 
     def release_held(self) -> None:
         """Under memory pressure: turn what the open body holds (Parquet's pending rows) into
@@ -216,7 +228,7 @@ class StreamWriter:
         self._unfinished.clear()
         self._upload = self._lane = self._ticket = self._compressor = None
         self._taken = self._handed_over = 0
-        self.buffer = PartBuffer()
+        self.buffer.close()
         return unfinished
 
     def _open(self, record_number: int) -> None:

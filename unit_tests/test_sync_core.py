@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, cast
 
 import pytest
@@ -279,15 +281,32 @@ def test_flush_on_interval_follows_the_clock(fake: FakeS3Client) -> None:
     assert ids(fake, key("users", MS0 + 60_000)) == [3]
 
 
-def test_memory_pressure_completes_the_earliest_opened_object(fake: FakeS3Client) -> None:
+# Two streams whose buffers go over a budget of 100,000 bytes in the second batch (60,140 bytes
+# of users, 40,560 of orders).
+OVER_BUDGET: list[Step] = [
+    [record("users", 1, 60_000), state("users", 1), record("orders", 2, 10_000)],
+    [state("orders", 2)] + [record("orders", n, 10_000) for n in (3, 4, 5)],  # over budget
+    Quiet(),
+]
+
+
+@pytest.mark.parametrize(
+    ("spill", "warned"),
+    [
+        pytest.param({"spill_budget": 0}, False, id="spilling-off"),
+        pytest.param({"spill_budget": 50_000}, False, id="no-room-to-spill"),
+        pytest.param({"spill_directory": "/nonexistent/spill"}, True, id="disk-refuses"),
+    ],
+)
+def test_without_room_to_spill_memory_pressure_completes_the_earliest_opened_object(
+    fake: FakeS3Client,
+    caplog_airbyte: pytest.LogCaptureFixture,
+    spill: dict[str, Any],
+    warned: bool,
+) -> None:
     clock = Clock()
-    sync = make_sync(fake, clock, catalog("users", "orders"), buffer_budget=100_000)
-    steps: list[Step] = [
-        [record("users", 1, 60_000), state("users", 1), record("orders", 2, 10_000)],
-        [state("orders", 2)] + [record("orders", n, 10_000) for n in (3, 4, 5)],  # over budget
-        Quiet(),
-    ]
-    outcome = drive(sync, clock, fake, steps)
+    sync = make_sync(fake, clock, catalog("users", "orders"), buffer_budget=100_000, **spill)
+    outcome = drive(sync, clock, fake, OVER_BUDGET)
     assert outcome.error is None
     # users (opened first) completed after step 1, which brought the buffers under half the
     # budget: orders stayed open until the end.
@@ -296,6 +315,108 @@ def test_memory_pressure_completes_the_earliest_opened_object(fake: FakeS3Client
         ("PutObject", key("users")),
         ("PutObject", key("orders")),
     ]
+    warnings = messages(caplog_airbyte, logging.WARNING)
+    assert warnings == (
+        [
+            "Could not spill stream buffers to /nonexistent/spill (No such file or directory): "
+            "completing the objects opened earliest instead, "
+            "which makes more, smaller objects. Point DESTINATION_S3_SPILL_DIR at a writable "
+            "disk with room, or set DESTINATION_S3_SPILL_MB=0 to silence this."
+        ]
+        if warned
+        else []
+    )
+
+
+def spilling_sync(fake: FakeS3Client, clock: Clock, directory: Path) -> Sync:
+    """users and orders, a budget of 100,000 bytes, spills into `directory`."""
+    return make_sync(
+        fake,
+        clock,
+        catalog("users", "orders"),
+        buffer_budget=100_000,
+        spill_directory=str(directory),
+    )
+
+
+def test_memory_pressure_spills_to_disk_and_each_stream_keeps_one_object(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    clock = Clock()
+    sync = spilling_sync(fake, clock, tmp_path)
+    seen: list[tuple[list[str], list[str]]] = []
+    look = Do(lambda: seen.append((fake.keys(), os.listdir(tmp_path))))
+    steps: list[Step] = [
+        *OVER_BUDGET[:2],  # users, the largest buffer, goes to disk
+        look,
+        [record("users", 6, 60_000), state("users", 6)],  # over again: users again
+        look,
+        Quiet(),
+    ]
+    outcome = drive(sync, clock, fake, steps)
+    assert outcome.error is None
+    # Nothing completed early: every state waits for the end (or flush_interval_seconds).
+    end = len(steps)
+    assert outcome.lines == [
+        (end, released("users", 1, 1)),
+        (end, released("orders", 2, 1)),
+        (end, released("users", 6, 1)),
+    ]
+    assert seen == [([], []), ([], [])]  # no object yet, and no file to see: spills are unnamed
+    assert calls(fake, "PutObject") == [("PutObject", key("users")), ("PutObject", key("orders"))]
+    assert ids(fake, key("users")) == [1, 6]
+    assert ids(fake, key("orders")) == [2, 3, 4, 5]
+    assert messages(caplog_airbyte, logging.INFO)[0] == (
+        "Stream buffers hold more than 0.09537 MiB: spilling the largest to "
+        f"{tmp_path} (at most 1024 MiB there) so that every stream keeps one object open"
+    )
+    # users' 60,140 bytes twice; orders' buffer never was the largest.
+    assert "Stream buffers spilled to local disk: 0.1 MB in all, each read back once" in (
+        messages(caplog_airbyte, logging.INFO)
+    )
+    assert not messages(caplog_airbyte, logging.WARNING)
+
+
+def test_a_spilled_buffer_ships_its_parts_in_order(fake: FakeS3Client, tmp_path: Path) -> None:
+    clock = Clock()
+    sync = make_sync(
+        fake,
+        clock,
+        catalog("users"),
+        file_size_mb=16,
+        buffer_budget=1_000_000,
+        spill_directory=str(tmp_path),
+    )
+    # 12 records of 100 kB a batch: each batch goes to disk; the fifth passes the part size.
+    batches: list[Step] = [
+        [record("users", number, BIG) for number in range(first, first + 12)]
+        for first in range(1, 61, 12)
+    ]
+    outcome = drive(sync, clock, fake, [*batches, [state("users", 60)], Quiet()])
+    assert outcome.error is None
+    assert outcome.lines == [(7, released("users", 60, 60))]
+    assert calls(fake, "CreateMultipartUpload", "UploadPart", "CompleteMultipartUpload") == [
+        ("CreateMultipartUpload", key("users")),
+        ("UploadPart", key("users")),  # disk then memory, during the fifth batch
+        ("UploadPart", key("users")),
+        ("CompleteMultipartUpload", key("users")),
+    ]
+    assert ids(fake, key("users")) == list(range(1, 61))
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_spilled_object_still_completes_on_the_flush_interval(
+    fake: FakeS3Client, tmp_path: Path
+) -> None:
+    clock = Clock()
+    sync = spilling_sync(fake, clock, tmp_path)
+    steps: list[Step] = [*OVER_BUDGET[:2], Quiet(59.0), Quiet(1.0), Quiet()]
+    outcome = drive(sync, clock, fake, steps)
+    assert outcome.error is None
+    # 60 s after the users state its spilled object completes; then the orders state is the
+    # oldest held, 60 s old too, and its object completes on the next tick.
+    assert outcome.lines == [(4, released("users", 1, 1)), (5, released("orders", 2, 1))]
+    assert ids(fake, key("users")) == [1]
 
 
 # --- A bucket that fails -----------------------------------------------------------------------
