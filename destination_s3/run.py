@@ -7,6 +7,7 @@ on every sync. Their output is the messages the CDK prints. `check` runs with th
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import json
 import os
@@ -18,6 +19,21 @@ def spec_message() -> str:
     spec_bytes = pkgutil.get_data("destination_s3", "spec.json")
     assert spec_bytes is not None, "spec.json is missing from the destination_s3 package"
     return json.dumps({"type": "SPEC", "spec": json.loads(spec_bytes)}, separators=(",", ":"))
+
+
+def raise_open_file_limit() -> None:
+    """Let the soft limit on open files rise to the hard one (at most 65,536): with hundreds of
+    streams, each spilled buffer holds a file open (spill.py) besides the upload sockets. The
+    spill keeps to half of whatever the limit is (memory.py)."""
+    try:
+        import resource
+    except ImportError:  # not POSIX
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    if soft != resource.RLIM_INFINITY and soft < wanted:
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
 
 
 def limit_heap_growth() -> None:
@@ -47,6 +63,7 @@ def run() -> None:
         return
     limit_heap_growth()
     if sys.argv[1:2] == ["write"]:
+        raise_open_file_limit()
         from destination_s3.cli import main
 
         main(sys.argv[1:])  # exits the process

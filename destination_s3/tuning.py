@@ -34,6 +34,8 @@ class Tuning:
     # temporary directory (TMPDIR).
     spill_budget: int = 1024 * MIB
     spill_directory: str | None = None
+    # Spill files open at once (one per spilled stream); None: half the soft limit on open files.
+    spill_files: int | None = None
     # Bytes handed to uploads and not yet sent; above it reading stdin waits for S3.
     in_flight_budget: int = 32 * MIB
     progress_seconds: float = 30.0

@@ -26,6 +26,7 @@ from integration_tests.readback import (
 )
 from integration_tests.s3_server import MotoServer
 
+LIMITED_MAIN = REPO_ROOT / "integration_tests" / "limited_main.py"
 STREAMS = [f"stream_{index:03d}" for index in range(120)]
 ROUNDS = 12
 PAD = "p" * 1_000
@@ -97,8 +98,7 @@ def test_a_disk_refusing_the_spill_costs_smaller_objects_not_data(
     s3: MotoServer, bucket: str, make_config: MakeConfig, fault: dict[str, str]
 ) -> None:
     limited = "DESTINATION_S3_TEST_FILE_LIMIT" in fault
-    entrypoint = REPO_ROOT / "integration_tests" / "file_size_limit.py" if limited else None
-    run = write(make_config, bucket, fault, entrypoint)
+    run = write(make_config, bucket, fault, LIMITED_MAIN if limited else None)
     objects = assert_everything_landed(s3, bucket, run)
     assert len(objects) > len(STREAMS)  # objects completed early instead
     reason = "File too large" if limited else "No such file or directory"
@@ -109,3 +109,17 @@ def test_a_disk_refusing_the_spill_costs_smaller_objects_not_data(
         "Point DESTINATION_S3_SPILL_DIR at a writable disk with room, or set "
         "DESTINATION_S3_SPILL_MB=0 to silence this."
     ]
+
+
+def test_a_low_open_file_limit_caps_the_spill_files_and_loses_nothing(
+    s3: MotoServer, bucket: str, make_config: MakeConfig
+) -> None:
+    # 64 descriptors for 120 streams: at most 32 spill files open at once; the objects of the
+    # streams that find no file complete early instead, and nothing runs out of descriptors.
+    run = write(make_config, bucket, {"DESTINATION_S3_TEST_OPEN_FILES": "64"}, LIMITED_MAIN)
+    objects = assert_everything_landed(s3, bucket, run)
+    assert len(objects) > len(STREAMS)
+    assert not run.logs("WARN")
+    assert "Too many open files" not in run.log_text()
+    logs = [str(entry["message"]) for entry in run.logs()]
+    assert any(message.startswith("Stream buffers hold more than") for message in logs), logs

@@ -4,6 +4,7 @@ is reported as what it is."""
 from __future__ import annotations
 
 import json
+import resource
 from pathlib import Path
 
 import pytest
@@ -12,6 +13,7 @@ from destination_s3 import protocol
 from destination_s3.cli import failure_of, parse_args, read_config
 from destination_s3.destination import DestinationS3
 from destination_s3.errors import CatalogError, Failed, FailureType
+from destination_s3.run import raise_open_file_limit
 
 
 @pytest.mark.parametrize(
@@ -63,3 +65,16 @@ def test_a_catalog_error_before_the_sync_is_reported_as_itself() -> None:
     failure = failure_of(error)
     assert (failure.message, failure.failure_type) == (str(error), FailureType.SYSTEM_ERROR)
     assert json.loads(protocol.trace_message(failure))["trace"]["error"]["message"] == str(error)
+
+
+@pytest.mark.parametrize("soft", [64, 1024])
+def test_write_raises_the_open_file_limit_to_the_hard_one(soft: int) -> None:
+    # Each spilled stream buffer holds a file open (spill.py); the spill keeps to half the limit.
+    before, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    wanted = 65_536 if hard == resource.RLIM_INFINITY else min(hard, 65_536)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (min(soft, wanted), hard))
+    try:
+        raise_open_file_limit()
+        assert resource.getrlimit(resource.RLIMIT_NOFILE) == (wanted, hard)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (before, hard))

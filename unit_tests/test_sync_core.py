@@ -10,9 +10,11 @@ the same on every run.
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import os
+import resource
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -328,14 +330,21 @@ def test_without_room_to_spill_memory_pressure_completes_the_earliest_opened_obj
     )
 
 
-def spilling_sync(fake: FakeS3Client, clock: Clock, directory: Path) -> Sync:
-    """users and orders, a budget of 100,000 bytes, spills into `directory`."""
+def spilling_sync(
+    fake: FakeS3Client,
+    clock: Clock,
+    directory: Path,
+    streams: Sequence[str] = ("users", "orders"),
+    **tuning: Any,
+) -> Sync:
+    """`streams` with a budget of 100,000 bytes, spilling into `directory`."""
     return make_sync(
         fake,
         clock,
-        catalog("users", "orders"),
+        catalog(*streams),
         buffer_budget=100_000,
         spill_directory=str(directory),
+        **tuning,
     )
 
 
@@ -344,8 +353,12 @@ def test_memory_pressure_spills_to_disk_and_each_stream_keeps_one_object(
 ) -> None:
     clock = Clock()
     sync = spilling_sync(fake, clock, tmp_path)
-    seen: list[tuple[list[str], list[str]]] = []
-    look = Do(lambda: seen.append((fake.keys(), os.listdir(tmp_path))))
+    seen: list[tuple[list[str], list[str], int]] = []
+
+    def in_memory() -> int:
+        return sum(writer.buffered for writer in sync._router.writers())
+
+    look = Do(lambda: seen.append((fake.keys(), os.listdir(tmp_path), in_memory())))
     steps: list[Step] = [
         *OVER_BUDGET[:2],  # users, the largest buffer, goes to disk
         look,
@@ -362,7 +375,8 @@ def test_memory_pressure_spills_to_disk_and_each_stream_keeps_one_object(
         (end, released("orders", 2, 1)),
         (end, released("users", 6, 1)),
     ]
-    assert seen == [([], []), ([], [])]  # no object yet, and no file to see: spills are unnamed
+    # No object yet, no file to see (spills are unnamed), and only orders' 40,560 bytes in memory.
+    assert seen == [([], [], 40_560), ([], [], 40_560)]
     assert calls(fake, "PutObject") == [("PutObject", key("users")), ("PutObject", key("orders"))]
     assert ids(fake, key("users")) == [1, 6]
     assert ids(fake, key("orders")) == [2, 3, 4, 5]
@@ -371,6 +385,7 @@ def test_memory_pressure_spills_to_disk_and_each_stream_keeps_one_object(
         f"{tmp_path} (at most 1024 MiB there) so that every stream keeps one object open"
     )
     # users' 60,140 bytes twice; orders' buffer never was the largest.
+    assert sync._memory.spilled_total == 2 * 60_140
     assert "Stream buffers spilled to local disk: 0.1 MB in all, each read back once" in (
         messages(caplog_airbyte, logging.INFO)
     )
@@ -403,6 +418,81 @@ def test_a_spilled_buffer_ships_its_parts_in_order(fake: FakeS3Client, tmp_path:
     ]
     assert ids(fake, key("users")) == list(range(1, 61))
     assert os.listdir(tmp_path) == []
+
+
+# Three streams over the budget at once: two spills bring the buffers under half of it.
+THREE_OVER_BUDGET: list[Step] = [
+    [
+        *(record("users", 1, 40_000), state("users", 1)),
+        *(record("orders", 2, 40_000), state("orders", 2)),
+        *(record("events", 3, 30_000), state("events", 3)),
+    ],
+    Quiet(),
+]
+THREE_STREAMS = ("users", "orders", "events")
+TWO_COMPLETED_EARLY = [
+    (1, released("users", 1, 1)),
+    (1, released("orders", 2, 1)),
+    (2, released("events", 3, 1)),
+]
+
+
+@pytest.mark.parametrize(
+    ("spill_files", "released_lines"),
+    [
+        pytest.param(None, [(2, line) for _, line in TWO_COMPLETED_EARLY], id="files-to-spare"),
+        # users spills; orders and events would need a second file: the relief completes the
+        # objects opened earliest instead (users, then orders).
+        pytest.param(1, TWO_COMPLETED_EARLY, id="one-file-at-most"),
+    ],
+)
+def test_spill_files_open_at_once_are_capped(
+    fake: FakeS3Client,
+    tmp_path: Path,
+    spill_files: int | None,
+    released_lines: list[tuple[int, bytes]],
+) -> None:
+    clock = Clock()
+    sync = spilling_sync(fake, clock, tmp_path, THREE_STREAMS, spill_files=spill_files)
+    outcome = drive(sync, clock, fake, THREE_OVER_BUDGET)
+    assert outcome.error is None
+    assert outcome.lines == released_lines
+    assert sync._memory.spilled_total == (80_280 if spill_files is None else 40_140)
+    assert [ids(fake, key(name)) for name in THREE_STREAMS] == [[1], [2], [3]]
+
+
+def _is_open(descriptor: int) -> bool:
+    try:
+        os.fstat(descriptor)
+    except OSError:
+        return False
+    return True
+
+
+def test_out_of_file_descriptors_a_spill_waits_and_objects_complete(
+    fake: FakeS3Client, caplog_airbyte: pytest.LogCaptureFixture, tmp_path: Path
+) -> None:
+    clock = Clock()
+    sync = spilling_sync(
+        fake, clock, tmp_path, THREE_STREAMS, spill_files=100
+    )  # not the cap: the process itself runs out
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    # A new descriptor takes the lowest free number: with the limit at the second free number,
+    # exactly one more file opens.
+    free = list(itertools.islice((n for n in itertools.count() if not _is_open(n)), 2))
+    resource.setrlimit(resource.RLIMIT_NOFILE, (free[1], hard))
+    try:
+        outcome = drive(sync, clock, fake, THREE_OVER_BUDGET)
+    finally:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))
+    assert outcome.error is None
+    assert outcome.lines == TWO_COMPLETED_EARLY
+    assert [ids(fake, key(name)) for name in THREE_STREAMS] == [[1], [2], [3]]
+    assert messages(caplog_airbyte, logging.WARNING) == [
+        "Could not open a spill file (Too many open files): completing the objects opened "
+        "earliest while the process is short of file descriptors, which makes more, smaller "
+        "objects. Raise the open-file limit (ulimit -n, or the container's nofile limit)."
+    ]
 
 
 def test_a_spilled_object_still_completes_on_the_flush_interval(
