@@ -7,7 +7,8 @@ Until the buffers are under half the budget, in this order:
    files stay under half the open-file limit: each object stays open, so 500 interleaved streams
    still make one object each, not three small ones.
 3. The objects opened earliest complete: that frees their buffers and releases the oldest held
-   states. Only here when spilling is off, full, or refused by the disk (a warning says so once).
+   states. Only here when spilling is off, full, at its share of file descriptors, or refused by
+   the disk or the process's descriptor limit (a warning says so once).
 
 States are never held back longer by spilling than by flush_interval_seconds: the sync completes
 the objects a state waits for on time, wherever their bytes are.
