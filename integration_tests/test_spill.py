@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from integration_tests.connector import (
+    MAIN_PY,
     REPO_ROOT,
     ConnectorRun,
     MakeConfig,
@@ -45,7 +46,7 @@ def interleaved() -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
 
 
 def write(
-    make_config: MakeConfig, bucket: str, env: dict[str, str], entrypoint: Path | None = None
+    make_config: MakeConfig, bucket: str, env: dict[str, str], entrypoint: Path = MAIN_PY
 ) -> ConnectorRun:
     catalog = configured_catalog(STREAMS, generation_id=1, minimum_generation_id=1)
     lines, _ = interleaved()
@@ -57,7 +58,7 @@ def write(
         catalog=catalog,
         stdin_lines=lines,
         env=env,
-        **({"entrypoint": entrypoint} if entrypoint else {}),
+        entrypoint=entrypoint,
     ).assert_success()
 
 
@@ -98,7 +99,7 @@ def test_a_disk_refusing_the_spill_costs_smaller_objects_not_data(
     s3: MotoServer, bucket: str, make_config: MakeConfig, fault: dict[str, str]
 ) -> None:
     limited = "DESTINATION_S3_TEST_FILE_LIMIT" in fault
-    run = write(make_config, bucket, fault, LIMITED_MAIN if limited else None)
+    run = write(make_config, bucket, fault, LIMITED_MAIN if limited else MAIN_PY)
     objects = assert_everything_landed(s3, bucket, run)
     assert len(objects) > len(STREAMS)  # objects completed early instead
     reason = "File too large" if limited else "No such file or directory"

@@ -169,7 +169,8 @@ def make_sync(
 
 def settle(sync: Sync, fake: FakeS3Client) -> None:
     """Wait until every upload task handed over has finished, or a call of it is held back."""
-    pool = sync._pool  # the only peek inside: how many upload tasks are unfinished
+    pool = sync._pool  # a peek inside: how many upload tasks are unfinished (the spill tests
+    # also read what the memory relief spilled and what the writers hold)
     deadline = time.monotonic() + WAIT
     while pool._unfinished and not fake.blocked:
         assert time.monotonic() < deadline, "uploads did not settle"
