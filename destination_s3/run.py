@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import contextlib
 import ctypes
+import gc
 import json
 import os
 import pkgutil
 import sys
+from collections.abc import Iterator
 
 
 def spec_message() -> str:
@@ -57,6 +59,25 @@ def limit_heap_growth() -> None:
     libc.mallopt(m_arena_max, 2)
 
 
+@contextlib.contextmanager
+def collection_paused() -> Iterator[None]:
+    """No cyclic garbage collection while the modules load; what they made is then left out of
+    every later collection.
+
+    Importing creates objects that all live on (modules, classes, botocore's and jsonschema's
+    tables). Each time enough of them pile up, CPython runs a collection that walks all of them
+    again, finding nothing to free: a quarter of the CPU of an empty `write` (0.58 -> 0.45 s
+    measured, see README Performance). Frozen, they are never walked again; reference counting
+    still frees everything as usual, and collection resumes for what the sync itself creates.
+    """
+    gc.disable()
+    try:
+        yield
+    finally:
+        gc.freeze()
+        gc.enable()
+
+
 def run() -> None:
     if sys.argv[1:] == ["spec"]:
         print(spec_message())
@@ -64,10 +85,11 @@ def run() -> None:
     limit_heap_growth()
     if sys.argv[1:2] == ["write"]:
         raise_open_file_limit()
-        from destination_s3.cli import main
-
+        with collection_paused():
+            from destination_s3.cli import main
         main(sys.argv[1:])  # exits the process
-    from destination_s3.destination import DestinationS3
+    with collection_paused():
+        from destination_s3.destination import DestinationS3
 
     DestinationS3().run(sys.argv[1:])
     # Everything is said and every thread is done. Tearing down the interpreter (and the CDK's

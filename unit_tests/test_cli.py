@@ -3,6 +3,8 @@ is reported as what it is."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import json
 import resource
 from pathlib import Path
@@ -13,7 +15,7 @@ from destination_s3 import protocol
 from destination_s3.cli import failure_of, parse_args, read_config
 from destination_s3.destination import DestinationS3
 from destination_s3.errors import CatalogError, Failed, FailureType
-from destination_s3.run import raise_open_file_limit
+from destination_s3.run import collection_paused, raise_open_file_limit
 
 
 @pytest.mark.parametrize(
@@ -78,3 +80,23 @@ def test_write_raises_the_open_file_limit_to_the_hard_one(soft: int) -> None:
         assert resource.getrlimit(resource.RLIMIT_NOFILE) == (wanted, hard)
     finally:
         resource.setrlimit(resource.RLIMIT_NOFILE, (before, hard))
+
+
+@pytest.mark.parametrize("import_fails", [False, True])
+def test_collection_pauses_only_while_modules_load(import_fails: bool) -> None:
+    # A sync left without cyclic collection would keep every cycle it makes until it ends.
+    assert gc.isenabled()
+    try:
+        expected = pytest.raises(ImportError) if import_fails else contextlib.nullcontext()
+        with expected, collection_paused():
+            assert not gc.isenabled()
+            if import_fails:
+                import destination_s3.no_such_module  # noqa: F401
+        assert gc.isenabled()
+        assert gc.get_freeze_count() > 0
+        cycle: list[object] = []
+        cycle.append(cycle)
+        del cycle
+        assert gc.collect() >= 1  # what comes after is collected again
+    finally:
+        gc.unfreeze()
