@@ -101,55 +101,70 @@ route_list(PyObject *route, PyObject *name)
     return list;
 }
 
-/* The end of taking a plain record, shared with the block scanner (_scan_records.c): encode
- * `data` with a fresh id and the current emitted_at text, then append the line and emitted_at to
- * the route's lists (a route's first line of the block also sets its first_record and queues it
- * in `pending`). Returns -1 when taken, NEEDS_LOOK when the encoder refused the record (a
- * ValueError or RecursionError: the line-by-line step names it), -2 with an exception set. */
-int
-encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
-               Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text)
+/* encode(next_id(), emitted_at_text, data): the line, or NULL. NULL with *refused set means the
+ * encoder refused `data` (a ValueError or RecursionError, cleared: the line-by-line step names
+ * it); NULL without it, an exception is set. */
+static PyObject *
+encode_line(PyObject *encode, PyObject *next_id, PyObject *data, PyObject *emitted_at_text,
+            int *refused)
 {
-    int result = -2;
-    PyObject *encode = NULL, *record_id = NULL, *line = NULL, *lines = NULL;
-    PyObject *emitted_list = NULL;
-    PyObject *call_args[3];
-
-    encode = PyObject_GetAttr(route, s_encode);
-    if (encode == NULL) {
-        goto done;
-    }
-    record_id = next_record_id(next_id);
+    *refused = 0;
+    PyObject *record_id = next_record_id(next_id);
     if (record_id == NULL) {
-        goto done;
+        return NULL;
     }
-    call_args[0] = record_id;
-    call_args[1] = emitted_at_text;
-    call_args[2] = data;
-    line = PyObject_Vectorcall(encode, call_args, 3, NULL);
-    if (line == NULL) {
-        /* msgspec.DecodeError is a ValueError: the line-by-line step names the line. */
-        if (PyErr_ExceptionMatches(PyExc_ValueError) ||
-            PyErr_ExceptionMatches(PyExc_RecursionError)) {
-            PyErr_Clear();
-            result = NEEDS_LOOK;
-        }
-        goto done;
+    PyObject *call_args[3] = {record_id, emitted_at_text, data};
+    PyObject *line = PyObject_Vectorcall(encode, call_args, 3, NULL);
+    Py_DECREF(record_id);
+    /* msgspec.DecodeError is a ValueError. */
+    if (line == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) ||
+                         PyErr_ExceptionMatches(PyExc_RecursionError))) {
+        PyErr_Clear();
+        *refused = 1;
     }
-    lines = route_list(route, s_lines);
-    if (lines == NULL) {
-        goto done;
-    }
+    return line;
+}
+
+/* Appends `line` to the route's `lines`; a route's first line of the block also sets its
+ * first_record and queues it in `pending`. Returns 0, or -1 with an exception set. */
+static int
+add_line(PyObject *route, PyObject *lines, PyObject *line, PyObject *pending,
+         Py_ssize_t record_number)
+{
     if (PyList_GET_SIZE(lines) == 0) {
         PyObject *first = PyLong_FromSsize_t(record_number);
         int failed = first == NULL || PyObject_SetAttr(route, s_first_record, first) < 0 ||
                      PyList_Append(pending, route) < 0;
         Py_XDECREF(first);
         if (failed) {
-            goto done;
+            return -1;
         }
     }
-    if (PyList_Append(lines, line) < 0) {
+    return PyList_Append(lines, line);
+}
+
+/* The end of taking a plain record: encode `data` with a fresh id and the current emitted_at
+ * text, then append the line and emitted_at to the route's lists (add_line). Returns -1 when
+ * taken, NEEDS_LOOK when the encoder refused the record, -2 with an exception set. The route's
+ * attributes are read as plain_records.take_plain_records reads them, once per record. */
+int
+encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
+               Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text)
+{
+    int result = -2, refused;
+    PyObject *encode = NULL, *line = NULL, *lines = NULL, *emitted_list = NULL;
+
+    encode = PyObject_GetAttr(route, s_encode);
+    if (encode == NULL) {
+        goto done;
+    }
+    line = encode_line(encode, next_id, data, emitted_at_text, &refused);
+    if (line == NULL) {
+        result = refused ? NEEDS_LOOK : -2;
+        goto done;
+    }
+    lines = route_list(route, s_lines);
+    if (lines == NULL || add_line(route, lines, line, pending, record_number) < 0) {
         goto done;
     }
     emitted_list = route_list(route, s_emitted_at);
@@ -162,11 +177,49 @@ encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *
     result = -1;
 done:
     Py_XDECREF(encode);
-    Py_XDECREF(record_id);
     Py_XDECREF(line);
     Py_XDECREF(lines);
     Py_XDECREF(emitted_list);
     return result;
+}
+
+int
+route_parts(PyObject *route, RouteParts *parts)
+{
+    parts->route = Py_NewRef(route);
+    parts->encode = PyObject_GetAttr(route, s_encode);
+    parts->lines = parts->encode == NULL ? NULL : route_list(route, s_lines);
+    parts->emitted_at = parts->lines == NULL ? NULL : route_list(route, s_emitted_at);
+    if (parts->emitted_at == NULL) {
+        route_parts_clear(parts);
+        return -1;
+    }
+    return 0;
+}
+
+void
+route_parts_clear(RouteParts *parts)
+{
+    Py_CLEAR(parts->route);
+    Py_CLEAR(parts->encode);
+    Py_CLEAR(parts->lines);
+    Py_CLEAR(parts->emitted_at);
+}
+
+int
+encode_and_append(const RouteParts *parts, PyObject *pending, PyObject *next_id,
+                  PyObject *data, Py_ssize_t record_number, PyObject *last_emitted_at,
+                  PyObject *emitted_at_text)
+{
+    int refused;
+    PyObject *line = encode_line(parts->encode, next_id, data, emitted_at_text, &refused);
+    if (line == NULL) {
+        return refused ? NEEDS_LOOK : -2;
+    }
+    int failed = add_line(parts->route, parts->lines, line, pending, record_number) < 0 ||
+                 PyList_Append(parts->emitted_at, last_emitted_at) < 0;
+    Py_DECREF(line);
+    return failed ? -2 : -1;
 }
 
 /* Takes one envelope, in the order of plain_records.take_plain_records (every Python-visible

@@ -6,8 +6,8 @@
  *
  * Reads `block` (bytes of whole lines) line by line from byte `start`, and takes each line that
  * is a plain RECORD as plain_records.take_plain_records would take msgspec's envelope of it (same
- * line, same id order, same appends; encode_and_add in _plain_records.c does that part), skipping
- * blank lines. It stops at the first line it does not take and returns that line's offset
+ * line, same id order, same appends; _plain_records.c does that part, with the route's attributes
+ * read once per call for most streams: see RouteCache), skipping blank lines. It stops at the first line it does not take and returns that line's offset
  * (len(block) when it took everything); the intake then decodes that one line with msgspec and
  * deals with it. So the scanner only ever says "taken" or "not mine": it never refuses input,
  * and every error keeps the msgspec path's wording and line number.
@@ -422,18 +422,109 @@ scan_line(Ptr p, Ptr end, Fields *fields)
            memchr(fields->data, '\r', (size_t)fields->data_length) == NULL;
 }
 
-/* Takes a scanned record: -1 when taken, 0 when the line is not this code's after all (no
- * route yet, or the encoder refused it), -2 with an exception set. */
-static int
-take_scanned(const Fields *fields, PyObject *routes, PyObject *pending, PyObject *next_id,
-             Py_ssize_t record_number, PyObject **last_emitted_at, PyObject **emitted_at_text)
-{
-    int result = -2;
-    PyObject *stream = NULL, *namespace = NULL, *key = NULL, *route = NULL, *data = NULL;
+/* The routes one call has taken records for, by the raw bytes of their (namespace, stream) in
+ * the block. A record of one of them needs no decoding, hashing or dict lookup of its stream's
+ * name, and no read of its route's attributes: those are read once per call. That is sound
+ * because nothing changes a route's lists during a call (the intake replaces them only between
+ * calls, in _add_pending) and the block is held for the whole call.
+ *
+ * Direct-mapped, by a hash of the names: a hit costs the hash and one comparison. A stream
+ * whose slot another holds takes the route's attributes record by record, as without the cache
+ * (with 500 interleaved streams, most do: they pay the hash and comparison on top). */
+#define ROUTE_CACHE_BITS 6
+#define ROUTE_CACHE_SIZE (1 << ROUTE_CACHE_BITS)
 
-    stream = PyUnicode_DecodeUTF8((const char *)fields->stream, fields->stream_length, NULL);
+typedef struct {
+    Ptr stream, namespace;
+    Py_ssize_t stream_length, namespace_length;
+    int has_namespace;
+    RouteParts parts;
+} CachedRoute;
+
+typedef struct {
+    uint64_t filled; /* a bit per slot; a slot's other fields mean something only when set */
+    CachedRoute slots[ROUTE_CACHE_SIZE];
+} RouteCache;
+
+static uint64_t
+fnv1a(uint64_t hash, Ptr bytes, Py_ssize_t length)
+{
+    for (Py_ssize_t index = 0; index < length; index++) {
+        hash = (hash ^ bytes[index]) * UINT64_C(0x100000001B3);
+    }
+    return hash;
+}
+
+static int
+route_slot(const Fields *fields)
+{
+    uint64_t hash = fnv1a(UINT64_C(0xCBF29CE484222325), fields->stream, fields->stream_length);
+    if (fields->has_namespace) {
+        hash = fnv1a(hash ^ UINT64_C(0xFF), fields->namespace, fields->namespace_length);
+    }
+    return (int)((hash * UINT64_C(0x9E3779B97F4A7C15)) >> (64 - ROUTE_CACHE_BITS));
+}
+
+static int
+same_bytes(Ptr a, Py_ssize_t a_length, Ptr b, Py_ssize_t b_length)
+{
+    return a_length == b_length && memcmp(a, b, (size_t)a_length) == 0;
+}
+
+/* The route of the record's names if the slot holds it, else NULL. */
+static CachedRoute *
+cached_route(RouteCache *cache, int slot, const Fields *fields)
+{
+    CachedRoute *entry = &cache->slots[slot];
+    if (!(cache->filled >> slot & 1) || entry->has_namespace != fields->has_namespace ||
+        !same_bytes(entry->stream, entry->stream_length, fields->stream, fields->stream_length) ||
+        (fields->has_namespace && !same_bytes(entry->namespace, entry->namespace_length,
+                                              fields->namespace, fields->namespace_length))) {
+        return NULL;
+    }
+    return entry;
+}
+
+/* Remembers `route` for the record's names in its free slot: the entry, or NULL with an
+ * exception set. A slot stays with its first stream for the whole call: with more streams than
+ * slots, replacing would cost every record a fill. */
+static CachedRoute *
+remember_route(RouteCache *cache, int slot, const Fields *fields, PyObject *route)
+{
+    CachedRoute *entry = &cache->slots[slot];
+    if (route_parts(route, &entry->parts) < 0) {
+        return NULL;
+    }
+    cache->filled |= UINT64_C(1) << slot;
+    entry->stream = fields->stream;
+    entry->stream_length = fields->stream_length;
+    entry->has_namespace = fields->has_namespace;
+    entry->namespace = fields->namespace;
+    entry->namespace_length = fields->namespace_length;
+    return entry;
+}
+
+static void
+forget_routes(RouteCache *cache)
+{
+    for (int slot = 0; slot < ROUTE_CACHE_SIZE; slot++) {
+        if (cache->filled >> slot & 1) {
+            route_parts_clear(&cache->slots[slot].parts);
+        }
+    }
+    cache->filled = 0;
+}
+
+/* routes.get(key) for the record's names: a new reference, or NULL (with an exception set, or
+ * without one when the stream has no route yet). */
+static PyObject *
+lookup_route(const Fields *fields, PyObject *routes)
+{
+    PyObject *namespace = NULL, *key = NULL, *route = NULL;
+    PyObject *stream =
+        PyUnicode_DecodeUTF8((const char *)fields->stream, fields->stream_length, NULL);
     if (stream == NULL) {
-        goto done;
+        return NULL;
     }
     if (!fields->has_namespace) {
         key = Py_NewRef(stream);
@@ -441,19 +532,42 @@ take_scanned(const Fields *fields, PyObject *routes, PyObject *pending, PyObject
     else {
         namespace = PyUnicode_DecodeUTF8((const char *)fields->namespace,
                                          fields->namespace_length, NULL);
-        if (namespace == NULL || (key = PyTuple_Pack(2, namespace, stream)) == NULL) {
-            goto done;
+        key = namespace == NULL ? NULL : PyTuple_Pack(2, namespace, stream);
+    }
+    if (key != NULL) {
+        route = PyDict_GetItemWithError(routes, key); /* borrowed */
+        route = route == Py_None ? NULL : Py_XNewRef(route);
+    }
+    Py_DECREF(stream);
+    Py_XDECREF(namespace);
+    Py_XDECREF(key);
+    return route;
+}
+
+/* Takes a scanned record: -1 when taken, 0 when the line is not this code's after all (no
+ * route yet, or the encoder refused it), -2 with an exception set. */
+static int
+take_scanned(const Fields *fields, RouteCache *cache, PyObject *routes, PyObject *pending,
+             PyObject *next_id, Py_ssize_t record_number, PyObject **last_emitted_at,
+             PyObject **emitted_at_text)
+{
+    int result = -2;
+    PyObject *route = NULL, *data = NULL; /* route: only when its slot is another's */
+    int slot = route_slot(fields);
+    CachedRoute *entry = cached_route(cache, slot, fields);
+    if (entry == NULL) {
+        route = lookup_route(fields, routes);
+        if (route == NULL) {
+            return PyErr_Occurred() ? -2 : 0; /* a stream without a route yet: the intake's */
+        }
+        if (!(cache->filled >> slot & 1)) {
+            entry = remember_route(cache, slot, fields, route);
+            Py_CLEAR(route);
+            if (entry == NULL) {
+                return -2;
+            }
         }
     }
-    route = PyDict_GetItemWithError(routes, key); /* borrowed: a reference is taken below */
-    if (route == NULL || route == Py_None) {
-        route = NULL;
-        if (!PyErr_Occurred()) {
-            result = 0; /* a stream without a route yet: the intake makes one */
-        }
-        goto done;
-    }
-    Py_INCREF(route);
     /* As the Python loop: a new emitted_at only when it differs from the last one, in value or
      * in type (the scanner's is always an int). */
     int same = 0;
@@ -481,15 +595,18 @@ take_scanned(const Fields *fields, PyObject *routes, PyObject *pending, PyObject
     if (data == NULL) {
         goto done;
     }
-    result = encode_and_add(route, pending, next_id, data, record_number, *last_emitted_at,
-                            *emitted_at_text);
+    if (entry != NULL) {
+        result = encode_and_append(&entry->parts, pending, next_id, data, record_number,
+                                   *last_emitted_at, *emitted_at_text);
+    }
+    else {
+        result = encode_and_add(route, pending, next_id, data, record_number, *last_emitted_at,
+                                *emitted_at_text);
+    }
     if (result >= 0) {
         result = 0; /* the encoder refused it: the line-by-line step names it */
     }
 done:
-    Py_XDECREF(stream);
-    Py_XDECREF(namespace);
-    Py_XDECREF(key);
     Py_XDECREF(route);
     Py_XDECREF(data);
     return result;
@@ -532,6 +649,8 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
     }
     PyObject *last_emitted_at = Py_NewRef(args[6]);
     PyObject *emitted_at_text = Py_NewRef(args[7]);
+    RouteCache cache;
+    cache.filled = 0;
     Ptr base = (Ptr)view.buf, end = base + size, line = base + start;
     while (line < end) {
         Ptr line_end = memchr(line, '\n', (size_t)(end - line));
@@ -544,9 +663,10 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
             if (!scan_line(p, line_end, &fields)) {
                 break;
             }
-            int taken = take_scanned(&fields, routes, pending, next_id, record_number,
+            int taken = take_scanned(&fields, &cache, routes, pending, next_id, record_number,
                                      &last_emitted_at, &emitted_at_text);
             if (taken == -2) {
+                forget_routes(&cache);
                 PyBuffer_Release(&view);
                 Py_DECREF(last_emitted_at);
                 Py_DECREF(emitted_at_text);
@@ -559,6 +679,7 @@ scan_plain_records(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_
         }
         line = line_end < end ? line_end + 1 : end;
     }
+    forget_routes(&cache);
     PyObject *result = Py_BuildValue("(nnOO)", (Py_ssize_t)(line - base), record_number,
                                      last_emitted_at, emitted_at_text);
     PyBuffer_Release(&view);

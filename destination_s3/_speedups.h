@@ -44,6 +44,18 @@ PyObject *count_newlines(PyObject *module, PyObject *argument);
 PyObject *take_plain_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 int encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
                    Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text);
+/* What encode_and_add reads from a route for each record, read once: the route, its encoder and
+ * its two lists (new references). The block scanner keeps them for the length of one call. */
+typedef struct {
+    PyObject *route, *encode, *lines, *emitted_at;
+} RouteParts;
+/* Fills `parts`: 0, or -1 with an exception set and `parts` cleared. */
+int route_parts(PyObject *route, RouteParts *parts);
+void route_parts_clear(RouteParts *parts);
+/* encode_and_add with the route's parts already read; the same results. */
+int encode_and_append(const RouteParts *parts, PyObject *pending, PyObject *next_id,
+                      PyObject *data, Py_ssize_t record_number, PyObject *last_emitted_at,
+                      PyObject *emitted_at_text);
 extern PyTypeObject UuidIdsType;
 /* next_id(): the C id generator's next id without a Python call, else a call of next_id. */
 PyObject *next_record_id(PyObject *next_id);

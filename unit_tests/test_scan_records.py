@@ -336,3 +336,66 @@ def test_a_block_the_scanner_mostly_leaves_goes_to_msgspecs_block_path() -> None
     # route), up to the limit; the second block: one call.
     assert len(calls) == LINES_LEFT_PER_BLOCK + 1 + 1
     assert len(scanned[1][2]) == 42  # the block's records, added in one call
+
+
+def _interleaved_block(streams: list[tuple[str | None, str]], rounds: int) -> bytes:
+    lines = []
+    for turn in range(rounds):
+        for index, (namespace, name) in enumerate(streams):
+            record: dict[str, Any] = {"stream": name, "emitted_at": 1700000000000 + turn}
+            if namespace is not None:
+                record["namespace"] = namespace
+            record["data"] = {"i": index, "turn": turn}
+            line = json.dumps({"type": "RECORD", "record": record}, ensure_ascii=False)
+            lines.append(line.encode())  # raw UTF-8: the scanner leaves escaped names
+    return b"\n".join(lines) + b"\n"
+
+
+@pytest.mark.parametrize("count", [3, 64, 300])
+def test_streams_of_one_block_are_taken_as_the_python_loop_takes_them(
+    scan: plain_records.ScanPlain, count: int
+) -> None:
+    """The scanner remembers the routes it used in a call (64 slots, by a hash of the names);
+    with more streams than slots some share a slot and are looked up record by record. Either
+    way each stream gets its own records, in order, as from the loop over msgspec's envelopes.
+    Names of one length (and namespaces, and a name that is also a namespaced one's) make the
+    comparisons that tell slot sharers apart do their work."""
+    streams: list[tuple[str | None, str]] = [(None, f"s{index:04d}") for index in range(count)]
+    streams[1::3] = [("ns", name) for _, name in streams[1::3]]
+    streams[2::5] = [(None, f"é{index:03d}") for index in range(len(streams[2::5]))]
+    block = _interleaved_block(streams, rounds=4)
+    exact = (ctypes.c_char * len(block)).from_buffer_copy(block)  # no NUL after it (ASan)
+
+    def take(
+        function: Callable[..., tuple[Any, ...]], first: Any
+    ) -> tuple[tuple[Any, ...], dict[Any, Any], list[int]]:
+        routes = {name if ns is None else (ns, name): _LoopRoute() for ns, name in streams}
+        pending: list[Any] = []
+        counter = itertools.count()
+        taken = function(first, 0, routes, pending, lambda: b"id%d" % next(counter), 0, None, b"")
+        state = {key: vars(route) for key, route in routes.items()}
+        order = {id(route): position for position, route in enumerate(routes.values())}
+        return taken, state, [order[id(route)] for route in pending]
+
+    scanned = take(scan, exact)
+    envelopes = ENVELOPE_DECODER.decode_lines(block)
+    looped = take(plain_records.take_plain_records, envelopes)
+    assert scanned[0][:2] == (len(block), 4 * count)
+    assert looped[0][:3] == (len(envelopes), plain_records.END, 4 * count)
+    assert scanned[1:] == looped[1:]
+    assert all(len(route["lines"]) == 4 for route in scanned[1].values())
+
+
+def test_a_route_without_a_lines_list_is_refused_by_both_paths(
+    scan: plain_records.ScanPlain,
+) -> None:
+    class NoList(_LoopRoute):
+        def __init__(self) -> None:
+            super().__init__()
+            self.lines = ()  # type: ignore[assignment]
+
+    block = b'{"type":"RECORD","record":{"stream":"s","emitted_at":1,"data":{"a":1}}}\n'
+    envelopes = ENVELOPE_DECODER.decode_lines(block)
+    for take, first in ((scan, block), (plain_records.TAKE_PLAIN_RECORDS, envelopes)):
+        with pytest.raises(TypeError, match="lines"):
+            take(first, 0, {"s": NoList()}, [], lambda: b"i", 0, None, b"")
