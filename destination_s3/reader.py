@@ -63,7 +63,7 @@ class LineBlocks:
 
     def __iter__(self) -> Iterator[bytes]:
         # Pieces of a line that spans chunks; joined once, so a huge record costs one copy.
-        partial: list[bytes] = []
+        partial: list[bytes | memoryview] = []
         while True:
             try:
                 chunk = self._chunks.get(timeout=self._tick_seconds)
@@ -79,7 +79,7 @@ class LineBlocks:
                 partial.append(chunk)
                 continue
             if partial:
-                partial.append(chunk[:end])
+                partial.append(memoryview(chunk)[:end])  # copied once, by the join
                 yield b"".join(partial)
             else:
                 yield chunk if end == len(chunk) else chunk[:end]
