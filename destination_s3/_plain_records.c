@@ -101,9 +101,24 @@ route_list(PyObject *route, PyObject *name)
     return list;
 }
 
-/* encode(next_id(), emitted_at_text, data): the line, or NULL. NULL with *refused set means the
+/* encode(record_id, emitted_at_text, data): the line, or NULL. NULL with *refused set means the
  * encoder refused `data` (a ValueError or RecursionError, cleared: the line-by-line step names
  * it); NULL without it, an exception is set. */
+static PyObject *
+call_encoder(PyObject *encode, PyObject *record_id, PyObject *emitted_at_text, PyObject *data,
+             int *refused)
+{
+    PyObject *call_args[3] = {record_id, emitted_at_text, data};
+    PyObject *line = PyObject_Vectorcall(encode, call_args, 3, NULL);
+    /* msgspec.DecodeError is a ValueError. */
+    *refused = line == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) ||
+                                PyErr_ExceptionMatches(PyExc_RecursionError));
+    if (*refused) {
+        PyErr_Clear();
+    }
+    return line;
+}
+
 static PyObject *
 encode_line(PyObject *encode, PyObject *next_id, PyObject *data, PyObject *emitted_at_text,
             int *refused)
@@ -113,15 +128,32 @@ encode_line(PyObject *encode, PyObject *next_id, PyObject *data, PyObject *emitt
     if (record_id == NULL) {
         return NULL;
     }
-    PyObject *call_args[3] = {record_id, emitted_at_text, data};
-    PyObject *line = PyObject_Vectorcall(encode, call_args, 3, NULL);
+    PyObject *line = call_encoder(encode, record_id, emitted_at_text, data, refused);
     Py_DECREF(record_id);
-    /* msgspec.DecodeError is a ValueError. */
-    if (line == NULL && (PyErr_ExceptionMatches(PyExc_ValueError) ||
-                         PyErr_ExceptionMatches(PyExc_RecursionError))) {
-        PyErr_Clear();
-        *refused = 1;
+    return line;
+}
+
+/* encode_line with `data` as bytes: this module's encoders take them as they are (encode_raw);
+ * any other encoder, or a row encoder's fallback, gets them as a bytes object. */
+static PyObject *
+encode_raw_line(PyObject *encode, PyObject *next_id, const char *data, Py_ssize_t length,
+                PyObject *emitted_at_text, int *refused)
+{
+    *refused = 0;
+    PyObject *record_id = next_record_id(next_id);
+    if (record_id == NULL) {
+        return NULL;
     }
+    PyObject *call_instead = NULL;
+    PyObject *line = encode_raw(encode, record_id, emitted_at_text, data, length, &call_instead);
+    if (line == NULL && call_instead != NULL) {
+        PyObject *data_object = PyBytes_FromStringAndSize(data, length);
+        if (data_object != NULL) {
+            line = call_encoder(call_instead, record_id, emitted_at_text, data_object, refused);
+            Py_DECREF(data_object);
+        }
+    }
+    Py_DECREF(record_id);
     return line;
 }
 
@@ -208,11 +240,12 @@ route_parts_clear(RouteParts *parts)
 
 int
 encode_and_append(const RouteParts *parts, PyObject *pending, PyObject *next_id,
-                  PyObject *data, Py_ssize_t record_number, PyObject *last_emitted_at,
-                  PyObject *emitted_at_text)
+                  const char *data, Py_ssize_t length, Py_ssize_t record_number,
+                  PyObject *last_emitted_at, PyObject *emitted_at_text)
 {
     int refused;
-    PyObject *line = encode_line(parts->encode, next_id, data, emitted_at_text, &refused);
+    PyObject *line =
+        encode_raw_line(parts->encode, next_id, data, length, emitted_at_text, &refused);
     if (line == NULL) {
         return refused ? NEEDS_LOOK : -2;
     }

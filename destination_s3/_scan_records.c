@@ -7,7 +7,8 @@
  * Reads `block` (bytes of whole lines) line by line from byte `start`, and takes each line that
  * is a plain RECORD as plain_records.take_plain_records would take msgspec's envelope of it (same
  * line, same id order, same appends; _plain_records.c does that part, with the route's attributes
- * read once per call for most streams: see RouteCache), skipping blank lines. It stops at the first line it does not take and returns that line's offset
+ * read once per call for most streams (see RouteCache) and `data` read by this module's encoders
+ * where it lies in the block, with no bytes object made of it), skipping blank lines. It stops at the first line it does not take and returns that line's offset
  * (len(block) when it took everything); the intake then decodes that one line with msgspec and
  * deals with it. So the scanner only ever says "taken" or "not mine": it never refuses input,
  * and every error keeps the msgspec path's wording and line number.
@@ -591,15 +592,16 @@ take_scanned(const Fields *fields, RouteCache *cache, PyObject *routes, PyObject
         Py_SETREF(*last_emitted_at, value);
         Py_SETREF(*emitted_at_text, text);
     }
-    data = PyBytes_FromStringAndSize((const char *)fields->data, fields->data_length);
-    if (data == NULL) {
-        goto done;
-    }
-    if (entry != NULL) {
-        result = encode_and_append(&entry->parts, pending, next_id, data, record_number,
-                                   *last_emitted_at, *emitted_at_text);
+    if (entry != NULL) { /* `data` stays in the block: this module's encoders read it there */
+        result = encode_and_append(&entry->parts, pending, next_id, (const char *)fields->data,
+                                   fields->data_length, record_number, *last_emitted_at,
+                                   *emitted_at_text);
     }
     else {
+        data = PyBytes_FromStringAndSize((const char *)fields->data, fields->data_length);
+        if (data == NULL) {
+            goto done;
+        }
         result = encode_and_add(route, pending, next_id, data, record_number, *last_emitted_at,
                                 *emitted_at_text);
     }

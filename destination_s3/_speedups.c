@@ -666,12 +666,8 @@ static const char JSONL_DATA[] = "\"},\"data\":";
 static const char JSONL_TAIL[] = "}\n";
 
 static PyObject *
-speedups_encode_jsonl(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+jsonl_line(const Py_buffer views[3])
 {
-    Py_buffer views[3];
-    if (line_arguments(args, nargs, views, "encode_jsonl") < 0) {
-        return NULL;
-    }
     Py_ssize_t size = (Py_ssize_t)(sizeof JSONL_HEAD + sizeof JSONL_MID + sizeof JSONL_DATA +
                                    sizeof JSONL_TAIL - 4) +
                       views[0].len + views[1].len + views[2].len;
@@ -686,6 +682,17 @@ speedups_encode_jsonl(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssi
         out = put(out, views[2].buf, views[2].len);
         put(out, JSONL_TAIL, sizeof JSONL_TAIL - 1);
     }
+    return line;
+}
+
+static PyObject *
+speedups_encode_jsonl(PyObject *Py_UNUSED(module), PyObject *const *args, Py_ssize_t nargs)
+{
+    Py_buffer views[3];
+    if (line_arguments(args, nargs, views, "encode_jsonl") < 0) {
+        return NULL;
+    }
+    PyObject *line = jsonl_line(views);
     release_line_arguments(views);
     return line;
 }
@@ -739,13 +746,8 @@ static const char CSV_META_TAIL[] = "\"\"}\",\"";
 static const char CSV_ROW_TAIL[] = "\"\r\n";
 
 static PyObject *
-speedups_encode_csv_no_flattening(PyObject *Py_UNUSED(module), PyObject *const *args,
-                                  Py_ssize_t nargs)
+csv_no_flattening_line(const Py_buffer views[3])
 {
-    Py_buffer views[3];
-    if (line_arguments(args, nargs, views, "encode_csv_no_flattening") < 0) {
-        return NULL;
-    }
     const char *data = views[2].buf;
     Py_ssize_t quotes = 0;
     for (Py_ssize_t index = 0; index < views[2].len; index++) {
@@ -765,7 +767,63 @@ speedups_encode_csv_no_flattening(PyObject *Py_UNUSED(module), PyObject *const *
         out = put_doubling_quotes(out, data, views[2].len);
         put(out, CSV_ROW_TAIL, sizeof CSV_ROW_TAIL - 1);
     }
+    return line;
+}
+
+static PyObject *
+speedups_encode_csv_no_flattening(PyObject *Py_UNUSED(module), PyObject *const *args,
+                                  Py_ssize_t nargs)
+{
+    Py_buffer views[3];
+    if (line_arguments(args, nargs, views, "encode_csv_no_flattening") < 0) {
+        return NULL;
+    }
+    PyObject *line = csv_no_flattening_line(views);
     release_line_arguments(views);
+    return line;
+}
+
+PyObject *
+encode_raw(PyObject *encoder, PyObject *ab_id, PyObject *emitted_at, const char *data,
+           Py_ssize_t length, PyObject **call_instead)
+{
+    enum { JSONL, CSV_NO_FLATTENING, CSV_ROW } kind;
+    if (PyCFunction_Check(encoder) &&
+        PyCFunction_GET_FUNCTION(encoder) == (PyCFunction)(void (*)(void))speedups_encode_jsonl) {
+        kind = JSONL;
+    }
+    else if (PyCFunction_Check(encoder) &&
+             PyCFunction_GET_FUNCTION(encoder) ==
+                 (PyCFunction)(void (*)(void))speedups_encode_csv_no_flattening) {
+        kind = CSV_NO_FLATTENING;
+    }
+    else if (Py_IS_TYPE(encoder, &CsvRowEncoderType) &&
+             ((CsvRowEncoder *)encoder)->fallback != NULL) {
+        kind = CSV_ROW;
+    }
+    else {
+        *call_instead = encoder;
+        return NULL;
+    }
+    Py_buffer views[3];
+    if (PyObject_GetBuffer(ab_id, &views[0], PyBUF_SIMPLE) < 0) {
+        return NULL;
+    }
+    if (PyObject_GetBuffer(emitted_at, &views[1], PyBUF_SIMPLE) < 0) {
+        PyBuffer_Release(&views[0]);
+        return NULL;
+    }
+    /* No object behind it: nothing to release. */
+    views[2] = (Py_buffer){.buf = (void *)data, .len = length, .readonly = 1, .itemsize = 1};
+    PyObject *line = kind == JSONL               ? jsonl_line(views)
+                     : kind == CSV_NO_FLATTENING ? csv_no_flattening_line(views)
+                                                 : encode_row((CsvRowEncoder *)encoder, &views[0],
+                                                              &views[1], &views[2]);
+    PyBuffer_Release(&views[0]);
+    PyBuffer_Release(&views[1]);
+    if (line == NULL && !PyErr_Occurred()) {
+        *call_instead = ((CsvRowEncoder *)encoder)->fallback; /* an unusual record */
+    }
     return line;
 }
 

@@ -52,10 +52,18 @@ typedef struct {
 /* Fills `parts`: 0, or -1 with an exception set and `parts` cleared. */
 int route_parts(PyObject *route, RouteParts *parts);
 void route_parts_clear(RouteParts *parts);
-/* encode_and_add with the route's parts already read; the same results. */
+/* encode_and_add with the route's parts already read and `data` as bytes the caller holds (a
+ * slice of the block); the same results. */
 int encode_and_append(const RouteParts *parts, PyObject *pending, PyObject *next_id,
-                      PyObject *data, Py_ssize_t record_number, PyObject *last_emitted_at,
-                      PyObject *emitted_at_text);
+                      const char *data, Py_ssize_t length, Py_ssize_t record_number,
+                      PyObject *last_emitted_at, PyObject *emitted_at_text);
+/* encoder(ab_id, emitted_at, data) with `data` as bytes the caller holds, when `encoder` is one
+ * of this module's (encode_jsonl, encode_csv_no_flattening, a CsvRowEncoder): no `data` object,
+ * no Python call. The line; or NULL with an exception set; or NULL without one and
+ * *call_instead set to what to call with a `data` object: `encoder` itself when it is not this
+ * module's, a CsvRowEncoder's Python fallback for a record it leaves to it (borrowed). */
+PyObject *encode_raw(PyObject *encoder, PyObject *ab_id, PyObject *emitted_at, const char *data,
+                     Py_ssize_t length, PyObject **call_instead);
 extern PyTypeObject UuidIdsType;
 /* next_id(): the C id generator's next id without a Python call, else a call of next_id. */
 PyObject *next_record_id(PyObject *next_id);
