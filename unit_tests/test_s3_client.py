@@ -11,7 +11,7 @@ import botocore.session
 import pytest
 from botocore.exceptions import DataNotFoundError, UnknownServiceError
 
-from destination_s3.s3_client import new_session
+from destination_s3.s3_client import CLIENT_SERVICES, new_session
 
 
 def _key_order(value: Any) -> Any:
@@ -27,7 +27,6 @@ LOADS: dict[str, Callable[[Any], Any]] = {
     "s3 model": lambda loader: loader.load_service_model("s3", "service-2"),
     "s3 endpoint rules": lambda loader: loader.load_service_model("s3", "endpoint-rule-set-1"),
     "sts model": lambda loader: loader.load_service_model("sts", "service-2"),
-    "endpoints": lambda loader: loader.load_data("endpoints"),
     "partitions": lambda loader: loader.load_data("partitions"),
     "retry": lambda loader: loader.load_data("_retry"),
 }
@@ -40,6 +39,43 @@ def test_data_files_load_as_botocore_loads_them(name: str) -> None:
     botocores = load(botocore.session.Session().get_component("data_loader"))
     assert ours == botocores
     assert _key_order(ours) == _key_order(botocores)
+
+
+def test_endpoint_data_keeps_every_partition_with_the_client_services_only() -> None:
+    ours = new_session().get_component("data_loader").load_data("endpoints")
+    full = botocore.session.Session().get_component("data_loader").load_data("endpoints")
+    assert sum(len(partition["services"]) for partition in full["partitions"]) > 500  # left out
+    for partition in full["partitions"]:
+        services = partition["services"]
+        partition["services"] = {
+            name: services[name] for name in services if name in CLIENT_SERVICES
+        }
+    assert _key_order(ours) == _key_order(full)
+    assert set(ours["partitions"][0]["services"]) == set(CLIENT_SERVICES)  # aws has both
+
+
+def test_client_services_resolve_in_every_region_as_with_botocores_data() -> None:
+    """The legacy resolver botocore consults for a client's region and partition answers the
+    same from the cut-down data, for every region of every partition; the clients get the same
+    endpoint."""
+    sessions = new_session(), botocore.session.Session()
+    resolvers = [session.get_component("endpoint_resolver") for session in sessions]
+    full = sessions[1].get_component("data_loader").load_data("endpoints")
+    regions = [region for partition in full["partitions"] for region in partition["regions"]]
+    assert len(regions) > 30
+    for region in regions:
+        for service in CLIENT_SERVICES:
+            answers = [resolver.construct_endpoint(service, region) for resolver in resolvers]
+            assert answers[0] == answers[1], (service, region)
+    for region in ("us-east-1", "eu-central-1", "cn-north-1", "us-gov-west-1", "us-iso-east-1"):
+        for service in CLIENT_SERVICES:
+            urls = [
+                session.create_client(
+                    service, region_name=region, aws_access_key_id="a", aws_secret_access_key="b"
+                ).meta.endpoint_url
+                for session in sessions
+            ]
+            assert urls[0] == urls[1], (service, region)
 
 
 def test_a_missing_data_file_is_reported_as_botocore_reports_it() -> None:
