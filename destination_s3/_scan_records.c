@@ -8,10 +8,11 @@
  * is a plain RECORD as plain_records.take_plain_records would take msgspec's envelope of it (same
  * line, same id order, same appends; _plain_records.c does that part, with the route's attributes
  * read once per call for most streams (see RouteCache) and `data` read by this module's encoders
- * where it lies in the block, with no bytes object made of it), skipping blank lines. It stops at the first line it does not take and returns that line's offset
- * (len(block) when it took everything); the intake then decodes that one line with msgspec and
- * deals with it. So the scanner only ever says "taken" or "not mine": it never refuses input,
- * and every error keeps the msgspec path's wording and line number.
+ * where it lies in the block, with no bytes object made of it), skipping blank lines. It stops
+ * at the first line it does not take and returns that line's offset (len(block) when it took
+ * everything); the intake then decodes that one line with msgspec and deals with it. So the
+ * scanner only ever says "taken" or "not mine": it never refuses input, and every error keeps
+ * the msgspec path's wording and line number.
  *
  * A line is taken only when all of this holds, else it is not this code's:
  * - one JSON object, strict RFC 8259 grammar (spaces, tabs and CRs around tokens, but no CR
@@ -427,7 +428,11 @@ scan_line(Ptr p, Ptr end, Fields *fields)
  * the block. A record of one of them needs no decoding, hashing or dict lookup of its stream's
  * name, and no read of its route's attributes: those are read once per call. That is sound
  * because nothing changes a route's lists during a call (the intake replaces them only between
- * calls, in _add_pending) and the block is held for the whole call.
+ * calls, in _Route.add_pending) and the block is held for the whole call. The lists are read
+ * when a call first meets the stream, before its first record is encoded, where the Python loop
+ * reads them after each encoding: only a route without list attributes, which the intake never
+ * makes, could tell (the scanner then raises the TypeError even for a record the encoder
+ * refuses).
  *
  * Direct-mapped, by a hash of the names: a hit costs the hash and one comparison. A stream
  * whose slot another holds takes the route's attributes record by record, as without the cache

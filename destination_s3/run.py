@@ -68,14 +68,17 @@ def collection_paused() -> Iterator[None]:
     tables). Each time enough of them pile up, CPython runs a collection that walks all of them
     again, finding nothing to free: a quarter of the CPU of an empty `write` (0.58 -> 0.45 s
     measured, see README Performance). Frozen, they are never walked again; reference counting
-    still frees everything as usual, and collection resumes for what the sync itself creates.
+    still frees everything as usual, and collection resumes (if it was on) for what the sync
+    itself creates. The few cycles the imports leave as garbage stay frozen with the rest.
     """
+    was_enabled = gc.isenabled()
     gc.disable()
     try:
         yield
     finally:
         gc.freeze()
-        gc.enable()
+        if was_enabled:
+            gc.enable()
 
 
 def run() -> None:

@@ -145,7 +145,7 @@ class _OrjsonFileLoader(botocore.loaders.JSONFileLoader):
             return None
         with open_method(full_path, "rb") as file:
             raw = file.read()
-        if os.path.basename(full_path) == "endpoints.json":
+        if os.path.basename(full_path) in ("endpoints.json", "endpoints.json.gz"):
             return endpoint_data(raw)
         return orjson.loads(raw)
 

@@ -94,6 +94,11 @@ def test_collection_pauses_only_while_modules_load(import_fails: bool) -> None:
                 import destination_s3.no_such_module  # noqa: F401
         assert gc.isenabled()
         assert gc.get_freeze_count() > 0
+        gc.disable()
+        with collection_paused():
+            pass
+        assert not gc.isenabled()  # left as it was found
+        gc.enable()
         cycle: list[object] = []
         cycle.append(cycle)
         del cycle

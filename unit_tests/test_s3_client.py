@@ -3,6 +3,7 @@ what its own loader gives (values and key order), so clients behave the same."""
 
 from __future__ import annotations
 
+import gzip
 import json
 from collections.abc import Callable
 from typing import Any
@@ -129,6 +130,22 @@ def test_aws_data_path_is_searched_as_botocore_searches_it(
     monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
     loaded = new_session().get_component("data_loader").load_service_model("sts", "service-2")
     assert loaded["metadata"]["serviceFullName"] == "STS from AWS_DATA_PATH"
+
+
+@pytest.mark.parametrize("name", ["endpoints.json", "endpoints.json.gz"])
+def test_endpoint_data_from_aws_data_path_is_cut_down_too(
+    name: str, tmp_path: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An endpoints file users put under AWS_DATA_PATH, plain or gzipped as botocore ships its
+    own, is read for the client services alone, like botocore's."""
+    data = botocore.session.Session().get_component("data_loader").load_data("endpoints")
+    data["partitions"][0]["regions"]["xx-test-1"] = {"description": "from AWS_DATA_PATH"}
+    text = json.dumps(data).encode()
+    (tmp_path / name).write_bytes(gzip.compress(text) if name.endswith(".gz") else text)
+    monkeypatch.setenv("AWS_DATA_PATH", str(tmp_path))
+    loaded = new_session().get_component("data_loader").load_data("endpoints")
+    assert "xx-test-1" in loaded["partitions"][0]["regions"]
+    assert all(set(p["services"]) <= set(CLIENT_SERVICES) for p in loaded["partitions"])
 
 
 def test_crc32_checksum_is_the_standard_crc32_s3_checks() -> None:
