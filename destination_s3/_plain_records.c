@@ -179,7 +179,7 @@ add_line(PyObject *route, PyObject *lines, PyObject *line, PyObject *pending,
  * text, then append the line and emitted_at to the route's lists (add_line). Returns -1 when
  * taken, NEEDS_LOOK when the encoder refused the record, -2 with an exception set. The route's
  * attributes are read as plain_records.take_plain_records reads them, once per record. */
-int
+static int
 encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
                Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text)
 {

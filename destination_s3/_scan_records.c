@@ -428,8 +428,8 @@ scan_line(Ptr p, Ptr end, Fields *fields)
  * the block. A record of one of them needs no decoding, hashing or dict lookup of its stream's
  * name, and no read of its route's attributes: those are read once per call. That is sound
  * because nothing changes a route's lists during a call (the intake replaces them only between
- * calls, in _Route.add_pending) and the block is held for the whole call. The lists are read
- * when a call first meets the stream, before its first record is encoded, where the Python loop
+ * calls, in _Route.add_pending) and the block is held for the whole call. The scanner reads a
+ * route's lists before it encodes (once per call for a remembered stream), where the Python loop
  * reads them after each encoding: only a route without list attributes, which the intake never
  * makes, could tell (the scanner then raises the TypeError even for a record the encoder
  * refuses).
@@ -558,20 +558,28 @@ take_scanned(const Fields *fields, RouteCache *cache, PyObject *routes, PyObject
              PyObject **emitted_at_text)
 {
     int result = -2;
-    PyObject *route = NULL, *data = NULL; /* route: only when its slot is another's */
+    RouteParts uncached = {NULL, NULL, NULL, NULL}; /* read for this record alone */
+    const RouteParts *parts;
     int slot = route_slot(fields);
     CachedRoute *entry = cached_route(cache, slot, fields);
-    if (entry == NULL) {
-        route = lookup_route(fields, routes);
+    if (entry != NULL) {
+        parts = &entry->parts;
+    }
+    else {
+        PyObject *route = lookup_route(fields, routes);
         if (route == NULL) {
             return PyErr_Occurred() ? -2 : 0; /* a stream without a route yet: the intake's */
         }
         if (!(cache->filled >> slot & 1)) {
             entry = remember_route(cache, slot, fields, route);
-            Py_CLEAR(route);
-            if (entry == NULL) {
-                return -2;
-            }
+            parts = entry == NULL ? NULL : &entry->parts;
+        }
+        else { /* the slot is another stream's */
+            parts = route_parts(route, &uncached) < 0 ? NULL : &uncached;
+        }
+        Py_DECREF(route);
+        if (parts == NULL) {
+            return -2;
         }
     }
     /* As the Python loop: a new emitted_at only when it differs from the last one, in value or
@@ -597,25 +605,15 @@ take_scanned(const Fields *fields, RouteCache *cache, PyObject *routes, PyObject
         Py_SETREF(*last_emitted_at, value);
         Py_SETREF(*emitted_at_text, text);
     }
-    if (entry != NULL) { /* `data` stays in the block: this module's encoders read it there */
-        result = encode_and_append(&entry->parts, pending, next_id, (const char *)fields->data,
-                                   fields->data_length, record_number, *last_emitted_at,
-                                   *emitted_at_text);
-    }
-    else {
-        data = PyBytes_FromStringAndSize((const char *)fields->data, fields->data_length);
-        if (data == NULL) {
-            goto done;
-        }
-        result = encode_and_add(route, pending, next_id, data, record_number, *last_emitted_at,
-                                *emitted_at_text);
-    }
+    /* `data` stays in the block: this module's encoders read it there. */
+    result = encode_and_append(parts, pending, next_id, (const char *)fields->data,
+                               fields->data_length, record_number, *last_emitted_at,
+                               *emitted_at_text);
     if (result >= 0) {
         result = 0; /* the encoder refused it: the line-by-line step names it */
     }
 done:
-    Py_XDECREF(route);
-    Py_XDECREF(data);
+    route_parts_clear(&uncached);
     return result;
 }
 

@@ -42,18 +42,18 @@ int plain_records_init(void);
 int is_valid_utf8(const unsigned char *p, Py_ssize_t length);
 PyObject *count_newlines(PyObject *module, PyObject *argument);
 PyObject *take_plain_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
-int encode_and_add(PyObject *route, PyObject *pending, PyObject *next_id, PyObject *data,
-                   Py_ssize_t record_number, PyObject *last_emitted_at, PyObject *emitted_at_text);
-/* What encode_and_add reads from a route for each record, read once: the route, its encoder and
- * its two lists (new references). The block scanner keeps them for the length of one call. */
+/* What taking a record reads from its route: the route, its encoder and its two lists (new
+ * references). The block scanner keeps them for the length of one call. */
 typedef struct {
     PyObject *route, *encode, *lines, *emitted_at;
 } RouteParts;
 /* Fills `parts`: 0, or -1 with an exception set and `parts` cleared. */
 int route_parts(PyObject *route, RouteParts *parts);
 void route_parts_clear(RouteParts *parts);
-/* encode_and_add with the route's parts already read and `data` as bytes the caller holds (a
- * slice of the block); the same results. */
+/* The end of taking a record, for the block scanner: encode `data` (bytes the caller holds, a
+ * slice of the block) with a fresh id, then append the line and emitted_at to the route's
+ * lists. Returns -1 when taken, NEEDS_LOOK (3) when the encoder refused it, -2 with an
+ * exception set. */
 int encode_and_append(const RouteParts *parts, PyObject *pending, PyObject *next_id,
                       const char *data, Py_ssize_t length, Py_ssize_t record_number,
                       PyObject *last_emitted_at, PyObject *emitted_at_text);
