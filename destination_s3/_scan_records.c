@@ -76,9 +76,7 @@ scan_string(Ptr p, Ptr end, int *escaped)
 {
     p++;
     for (;;) {
-        while (p < end && !string_stops[*p]) {
-            p++;
-        }
+        p = find_string_stop(p, end, string_stops, 1);
         if (p >= end) {
             return NULL;
         }

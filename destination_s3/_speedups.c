@@ -103,9 +103,7 @@ scan_string(const unsigned char *p, const unsigned char *end, int *escaped)
 {
     p++;
     for (;;) {
-        while (p < end && !string_stop[*p]) {
-            p++;
-        }
+        p = find_string_stop(p, end, string_stop, 0);
         if (p >= end) {
             return NULL;
         }
@@ -312,6 +310,34 @@ write_text_cell(unsigned char *cell, const unsigned char *p, const unsigned char
     unsigned char *out = cell + 1;
     int needs_quotes = 0;
     while (p < end) {
+#ifdef SPEEDUPS_SSE2
+        /* Runs of bytes that are copied as they are, 16 at a time. The store may write past the
+         * run, never past the cell's share of the row: while 16 bytes remain, out is at most
+         * 2 * (bytes read) + 1 from `cell`, and the share is 2 * length + 3. */
+        const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
+        const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n');
+        const __m128i cr = _mm_set1_epi8('\r');
+        while (end - p >= 16) {
+            __m128i bytes = _mm_loadu_si128((const __m128i *)p);
+            __m128i hits = _mm_or_si128(
+                _mm_or_si128(_mm_cmpeq_epi8(bytes, quote), _mm_cmpeq_epi8(bytes, backslash)),
+                _mm_or_si128(_mm_cmpeq_epi8(bytes, comma),
+                             _mm_or_si128(_mm_cmpeq_epi8(bytes, lf), _mm_cmpeq_epi8(bytes, cr))));
+            _mm_storeu_si128((__m128i *)out, bytes);
+            int found = _mm_movemask_epi8(hits);
+            if (found) {
+                int run = __builtin_ctz((unsigned int)found);
+                out += run;
+                p += run;
+                break;
+            }
+            out += 16;
+            p += 16;
+        }
+        if (p >= end) {
+            break;
+        }
+#endif
         unsigned char c = *p++;
         if (!decode || c != '\\') {
             PUT_TEXT_BYTE(c);

@@ -163,42 +163,75 @@ def scan() -> plain_records.ScanPlain:
     return _speedups.scan_plain_records
 
 
+def _compare_with_msgspec(
+    scan: plain_records.ScanPlain, line: bytes, block: bytes, start: Any
+) -> str:
+    """Scan `block` (`line` and its end), in a buffer of its exact size (no NUL after it, for
+    AddressSanitizer), after a record whose emitted_at was `start`; check the outcome against
+    msgspec and the Python loop. Returns the verdict."""
+    exact = (ctypes.c_char * len(block)).from_buffer_copy(block)
+    (offset, record_number, last, text), state, pending = _take(scan, exact, start)
+    try:
+        envelope = ENVELOPE_DECODER.decode(line)
+    except Exception:
+        envelope = None
+    start_text = b"" if start is None else str(int(start)).encode()
+    if not state:  # left: nothing added, and it stopped at the line (or skipped a blank)
+        assert (record_number, pending) == (7, 0), line
+        if (last, text) != (start, start_text) or type(last) is not type(start):
+            # The encoder refused it after the emitted_at was read, as in the loop.
+            assert envelope is not None, line
+            expected = _take(plain_records.take_plain_records, [envelope], start)
+            assert expected[0] == (0, plain_records.NEEDS_LOOK, 7, last, text), line
+        assert offset == (len(block) if not line.strip(b" \t\r") else 0), line
+        return "left, refused" if envelope is None else "left, valid"
+    assert envelope is not None, line  # msgspec must accept what the scanner took
+    expected = _take(plain_records.take_plain_records, [envelope], start)
+    assert expected[0] == (1, plain_records.END, record_number, last, text), line
+    assert type(expected[0][3]) is type(last), line
+    assert (expected[1], expected[2]) == (state, pending), line
+    assert offset == len(block)
+    return "taken"
+
+
 def test_what_the_scanner_takes_msgspec_takes_the_same_way(scan: plain_records.ScanPlain) -> None:
     verdicts = {"taken": 0, "left, valid": 0, "left, refused": 0}
     rng = random.Random(7)
     for line in lines(seed=20261207, count=LINES):
-        # In a buffer of its exact size (no NUL after it, for AddressSanitizer), with or without
-        # its newline, after a record whose emitted_at may be this one's.
+        # With or without its newline, after a record whose emitted_at may be this one's.
         block = line + rng.choice([b"\n", b"\r\n", b""])
-        exact = (ctypes.c_char * len(block)).from_buffer_copy(block)
-        start = rng.choice(_LAST_EMITTED)
-        (offset, record_number, last, text), state, pending = _take(scan, exact, start)
-        try:
-            envelope = ENVELOPE_DECODER.decode(line)
-        except Exception:
-            envelope = None
-        start_text = b"" if start is None else str(int(start)).encode()
-        if not state:  # left: nothing added, and it stopped at the line (or skipped a blank)
-            assert (record_number, pending) == (7, 0), line
-            if (last, text) != (start, start_text) or type(last) is not type(start):
-                # The encoder refused it after the emitted_at was read, as in the loop.
-                assert envelope is not None, line
-                expected = _take(plain_records.take_plain_records, [envelope], start)
-                assert expected[0] == (0, plain_records.NEEDS_LOOK, 7, last, text), line
-            assert offset == (len(block) if not line.strip(b" \t\r") else 0), line
-            verdicts["left, refused" if envelope is None else "left, valid"] += 1
-            continue
-        assert envelope is not None, line  # msgspec must accept what the scanner took
-        expected = _take(plain_records.take_plain_records, [envelope], start)
-        assert expected[0] == (1, plain_records.END, record_number, last, text), line
-        assert type(expected[0][3]) is type(last), line
-        assert (expected[1], expected[2]) == (state, pending), line
-        assert offset == len(block)
-        verdicts["taken"] += 1
+        verdicts[_compare_with_msgspec(scan, line, block, rng.choice(_LAST_EMITTED))] += 1
     # The corpus leans to the unusual (a fifth of its well-formed lines are left on purpose:
     # escapes, floats, duplicates, deep nesting, unrouted streams); every outcome is reached.
     assert verdicts["taken"] > LINES // 5, verdicts
     assert min(verdicts.values()) > LINES // 50, verdicts
+
+
+# What ends a run of plain text in a JSON string, as the scanner sees it (as written in a line).
+_STRING_STOPS = [
+    b'\\"', b"\\\\", b"\\n", b"\\u00e9", b"\\ud83d\\ude00", b"\x01", b"\x1f", b"\x7f", "é".encode(),
+    "流".encode(), "😀".encode(), b"\xc3", b"\xe6\xb5", b"\xff", b"\xed\xa0\x80", b'"',
+]  # fmt: skip
+
+
+def test_a_string_stop_at_every_offset_of_a_16_byte_load(scan: plain_records.ScanPlain) -> None:
+    """The scanner looks for the end of plain string text 16 bytes at a time (SSE2): each
+    escape, control character, UTF-8 sequence (valid, cut short or invalid) and quote, at every
+    offset of the first two loads of a stream name and of a value, up to the line's end, is
+    taken or left as msgspec and the Python loop say."""
+    verdicts = {"taken": 0, "left, valid": 0, "left, refused": 0}
+    for stop in _STRING_STOPS:
+        for offset in range(0, 40):
+            text = b"a" * offset + stop + b"b" * (40 - offset)
+            value = b'{"type":"RECORD","record":{"stream":"users","emitted_at":5,"data":{"k":"'
+            for line in (
+                value + text + b'"}}}',
+                value + text,  # the line ends inside the string
+                b'{"type":"RECORD","record":{"emitted_at":5,"data":{},"stream":"' + text + b'"}}',
+            ):
+                for block in (line, line + b"\n"):
+                    verdicts[_compare_with_msgspec(scan, line, block, None)] += 1
+    assert min(verdicts.values()) > 100, verdicts
 
 
 def test_benchmark_and_protocol_spellings_are_taken_by_the_scanner(
