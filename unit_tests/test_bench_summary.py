@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import io
+import sys
+from pathlib import Path
 
 import orjson
+import pytest
 
 from benchmarks.report import HEADERS, Row
-from benchmarks.runner import StdoutSummary
+from benchmarks.runner import StdoutSummary, compile_bytecode
 
 
 def _log(message: str) -> bytes:
@@ -34,3 +37,16 @@ def test_without_that_log_the_column_shows_a_dash() -> None:
     assert cells["s after input"] == "–"
     row.finishing_seconds = 1.34
     assert dict(zip(HEADERS, row.cells(), strict=True))["s after input"] == "1.3"
+
+
+def test_the_package_bytecode_is_written_even_where_python_would_not_write_it(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As the image's `pip install .`: the connector processes then load bytecode, not source."""
+    package = tmp_path / "package"
+    package.mkdir()
+    (package / "module.py").write_text("VALUE = 1\n")
+    monkeypatch.setenv("PYTHONDONTWRITEBYTECODE", "1")
+    compile_bytecode(sys.executable, package)
+    written = list((package / "__pycache__").glob("module.*.pyc"))
+    assert [path.name for path in written] == [f"module.{sys.implementation.cache_tag}.pyc"]
