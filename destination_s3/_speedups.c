@@ -312,8 +312,11 @@ write_text_cell(unsigned char *cell, const unsigned char *p, const unsigned char
     while (p < end) {
 #ifdef SPEEDUPS_SSE2
         /* Runs of bytes that are copied as they are, 16 at a time. The store may write past the
-         * run, never past the cell's share of the row: while 16 bytes remain, out is at most
-         * 2 * (bytes read) + 1 from `cell`, and the share is 2 * length + 3. */
+         * run, never past the cell's share of the row. With n the text's length and r the bytes
+         * read, each byte or escape writes at most twice what it reads, so out <= cell + 1 + 2r;
+         * a store happens only while r <= n - 16, so it ends at or before cell + 2n - 15. The
+         * share is at least 2n + 2 bytes from `cell` (encode_row reserves 2 * length + 3 per
+         * cell, the comma before it included, and length >= n). */
         const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
         const __m128i comma = _mm_set1_epi8(','), lf = _mm_set1_epi8('\n');
         const __m128i cr = _mm_set1_epi8('\r');

@@ -38,6 +38,8 @@ find_string_stop(const unsigned char *p, const unsigned char *end, const unsigne
         }
         p += 16;
     }
+#else
+    (void)non_ascii_stops; /* the table says it */
 #endif
     while (p < end && !stops[*p]) {
         p++;

@@ -173,30 +173,44 @@ def test_c_encoder_copies_16_bytes_at_a_time_up_to_every_cell_stop(
     c_encoder: Callable[[Callable[[bytes, bytes, bytes], bytes]], LineEncoder],
 ) -> None:
     """The C encoder scans strings and copies cells 16 bytes at a time (SSE2): each escape,
-    comma, quote and bracket at every offset of the first loads of a string cell and of a nested
-    cell, in exact-size buffers (under `make asan`, a read or write outside them is reported),
-    gives the Python row; the C encoder writes every one of these rows itself."""
+    comma, quote, bracket and raw CR or LF (JSON whitespace in a nested value) at every offset
+    of the first loads of a string cell and of a nested cell, in the middle column and in the
+    last, gives the Python row; the C encoder writes every one of these rows itself. Inputs are
+    in buffers of their exact size, and each row comes from a new encoder, whose row buffer is
+    then the row's bound: under `make asan` a read past the input or a write past that bound is
+    reported (the bound has slack by design: see write_text_cell)."""
 
     def refuse(*_: bytes) -> bytes:
         raise AssertionError("the C encoder should have written this row itself")
 
-    python, accelerated = RootLevelCsvEncoder(COLUMNS), c_encoder(refuse)
+    python = RootLevelCsvEncoder(COLUMNS)
     rows = 0
     for stop in _CELL_STOPS:
         for offset in range(0, 40):
             text = b"a" * offset + stop + b"b" * (40 - offset)
-            for data in (
-                b'{"name":"' + text + b'"}',
-                b'{"name":"' + text + b'\\/"}',  # an escape after it: written by the cell loop
-                b'{"nested":["' + text + b'",1]}',
-                b'{"nested":{"k":"' + text + b'"},"id":1}',
-                b'{"nested":[' + b"1," * offset + b'"x"]}',
-            ):
-                exact = (ctypes.c_char * len(data)).from_buffer_copy(data)
-                row = accelerated(AB_ID, EMITTED_AT, exact)  # type: ignore[arg-type]
-                assert row == python(AB_ID, EMITTED_AT, data), data
-                rows += 1
-    assert rows == len(_CELL_STOPS) * 40 * 5
+            for column in (b"name", b"k5"):
+                for data in (
+                    b'{"' + column + b'":"' + text + b'"}',
+                    # An escape after it: the cell loop writes the text, and only the stop can
+                    # make it quoted.
+                    b'{"' + column + b'":"' + text + b'\\/"}',
+                    b'{"' + column + b'":["' + text + b'",1]}',
+                    b'{"' + column + b'":{"k":"' + text + b'"},"id":1}',
+                    b'{"' + column + b'":[' + b"1," * offset + b'"x"]}',
+                ):
+                    exact = (ctypes.c_char * len(data)).from_buffer_copy(data)
+                    row = c_encoder(refuse)(AB_ID, EMITTED_AT, exact)  # type: ignore[arg-type]
+                    assert row == python(AB_ID, EMITTED_AT, data), data
+                    rows += 1
+    for space in (b"\n", b"\r", b"\r\n", b"\t"):
+        for offset in range(0, 40):
+            # Raw whitespace in a nested value, with nothing else in the cell that quotes it.
+            data = b'{"nested":[' + b" " * offset + space + b"1" * 20 + b"]}"
+            exact = (ctypes.c_char * len(data)).from_buffer_copy(data)
+            row = c_encoder(refuse)(AB_ID, EMITTED_AT, exact)  # type: ignore[arg-type]
+            assert row == python(AB_ID, EMITTED_AT, data), data
+            rows += 1
+    assert rows == len(_CELL_STOPS) * 40 * 10 + 4 * 40
 
 
 def test_c_encoder_takes_only_three_byte_strings(
