@@ -24,6 +24,10 @@ from destination_s3.storage import LIFECYCLE_ADVICE, Bucket, StorageError
 logger = logging.getLogger("airbyte")
 
 
+class UploadAborted(Exception):
+    """A step of an upload that was aborted (the sync is failing or cancelled) did not run."""
+
+
 def multipart_etag(part_etags: list[str]) -> str:
     """The ETag S3 gives a multipart object: MD5 of the parts' binary MD5s, then the count."""
     digests = b"".join(bytes.fromhex(etag) for etag in part_etags)
@@ -49,7 +53,10 @@ class ObjectUpload:
         # Set while a CreateMultipartUpload is under way, and after one that failed in a way
         # that may have opened an upload anyway.
         self._creating = threading.Event()
-        self._create_failed = False
+        self._create_ended = threading.Event()
+        # An abort and the start of a create exclude each other: a create never starts after
+        # an abort, and an abort always sees a create that started.
+        self._create_or_abort = threading.Lock()
 
     def write(self, part: bytes) -> None:
         """Send one part (every part but the last is at least S3's 5 MiB minimum)."""
@@ -87,24 +94,32 @@ class ObjectUpload:
         self.finished = True
         return etag
 
-    @property
-    def may_be_open(self) -> bool:
-        """Whether S3 may hold an open multipart upload of this object."""
-        return not self.finished and (self.upload_id is not None or self._creating.is_set())
+    def close_if_never_opened(self) -> bool:
+        """Mark an upload that opened nothing on S3 (no CreateMultipartUpload started) finished,
+        so that none starts later; True if it was such an upload or already finished."""
+        with self._create_or_abort:
+            if not self.finished and (self.upload_id is not None or self._creating.is_set()):
+                return False
+            self.finished = True
+            return True
 
     def abort(self) -> bool:
         """Drop the upload so no part is left behind; True when nothing is left open.
 
-        Best-effort with the quick client: it runs while a sync is failing or cancelled."""
-        if self.finished:
-            return True
-        self.finished = True
+        Best-effort with the quick client: it runs while a sync is failing or cancelled. A
+        CreateMultipartUpload on its way is waited for, then what it opened is aborted: the
+        caller (abort_uploads) bounds the wait and reports an upload it gave up on."""
+        with self._create_or_abort:
+            if self.finished:
+                return True
+            self.finished = True
+            creating = self._creating.is_set()
+        if self.upload_id is None and creating:
+            self._create_ended.wait()
         if self.upload_id is None:
             if not self._creating.is_set():
-                return True
-            if not self._create_failed:
-                # A CreateMultipartUpload on its way may still open an upload we never see.
-                return False
+                return True  # no create, or one S3 refused at once: nothing was opened
+            # A create whose answer was lost may have opened an upload we never heard of.
             return self.bucket.abort_other_uploads(self.key, keep=None, quick=True)
         try:
             self.bucket.abort_upload(self.key, self.upload_id, quick=True)
@@ -114,7 +129,12 @@ class ObjectUpload:
         return True
 
     def _create(self) -> None:
-        self._creating.set()
+        with self._create_or_abort:
+            if self.finished:
+                # Aborted before this part's task reached S3: an upload opened now would stay.
+                raise UploadAborted(f"the upload of {self.bucket.url(self.key)} was aborted")
+            self._create_ended.clear()
+            self._creating.set()
         try:
             answer = self.bucket.call(
                 f"s3:PutObject (CreateMultipartUpload) on {self.bucket.url(self.key)}",
@@ -129,11 +149,15 @@ class ObjectUpload:
         except StorageError as error:
             if error.failure.answered_at_once:
                 self._creating.clear()  # S3 refused the only attempt: nothing was opened
-            else:
-                self._create_failed = True  # an attempt whose answer was lost may have opened one
+            # Otherwise _creating stays set: an attempt whose answer was lost may have opened one.
+            self._create_ended.set()
+            raise
+        except BaseException:
+            self._create_ended.set()  # _creating stays set: S3 may have opened one
             raise
         self.upload_id = answer["UploadId"]
         self._creating.clear()
+        self._create_ended.set()
         if answer.get("ResponseMetadata", {}).get("RetryAttempts"):
             self.bucket.abort_other_uploads(self.key, keep=self.upload_id)
 
@@ -191,10 +215,7 @@ def abort_uploads(uploads: Sequence[ObjectUpload], seconds: float) -> AbortOutco
 
     Daemon threads: an abort stuck on an unreachable endpoint must not keep the process alive.
     """
-    open_uploads = [upload for upload in uploads if upload.may_be_open]
-    for upload in uploads:
-        if not upload.may_be_open:
-            upload.abort()  # nothing on S3's side: only marks it finished
+    open_uploads = [upload for upload in uploads if not upload.close_if_never_opened()]
     done: list[ObjectUpload] = []
     lock = threading.Lock()
 

@@ -31,6 +31,7 @@ from destination_s3.errors import Cancelled
 from destination_s3.storage import LIFECYCLE_ADVICE, Bucket, StorageError
 from destination_s3.sync import Sync
 from destination_s3.tuning import Tuning
+from destination_s3.upload import ObjectUpload, UploadAborted, abort_uploads
 from unit_tests.fake_s3 import ENDPOINT, FakeS3Client, Rule, client_error, md5, multipart_etag
 
 WAIT = 5.0  # bound for a hand-off between threads that must happen
@@ -805,6 +806,43 @@ def test_cancel_during_create_reports_an_upload_that_may_stay_open(fake: FakeS3C
         f"time and may stay open (s3://bucket/{KEY1}). To clean up: {LIFECYCLE_ADVICE}"
     )
     assert not calls(fake, "AbortMultipartUpload")
+
+
+def test_cancel_during_create_waits_for_its_answer_and_aborts_what_it_opened(
+    fake: FakeS3Client,
+) -> None:
+    # An orchestrator's SIGTERM often lands while a stream's upload is being created: the abort
+    # waits for S3's answer (within the abort grace) instead of reporting the upload as open.
+    clock = Clock()
+    held = fake.block("CreateMultipartUpload")
+    sync = make_sync(fake, clock, catalog("users"), file_size_mb=16, abort_seconds=5)
+
+    def cancel_then_answer() -> None:
+        assert held.entered.wait(WAIT)
+        assert held.release is not None
+        threading.Timer(0.2, held.release.set).start()  # S3 answers during the abort
+        raise Cancelled("cancelled by signal SIGTERM")
+
+    started = time.monotonic()
+    outcome = drive(sync, clock, fake, [big_records("users", 100), Do(cancel_then_answer)])
+    assert isinstance(outcome.error, Cancelled)
+    assert str(outcome.error) == "cancelled by signal SIGTERM; 1 open uploads were aborted"
+    assert time.monotonic() - started < 2.0  # the answer, not the whole grace
+    assert fake.open_uploads() == []
+    # (The part task that asked for the create goes on with its part, before or after the abort.)
+    assert calls(fake, "CreateMultipartUpload", "AbortMultipartUpload") == [
+        ("CreateMultipartUpload", KEY1),
+        ("AbortMultipartUpload", KEY1),
+    ]
+
+
+def test_an_upload_aborted_before_its_create_started_never_opens_one(fake: FakeS3Client) -> None:
+    bucket = Bucket(cast(Any, fake), "bucket")
+    upload = ObjectUpload(bucket, KEY1, "application/jsonl", {})
+    assert abort_uploads([upload], 1.0).describe() == "0 open uploads were aborted"
+    with pytest.raises(UploadAborted, match="was aborted"):
+        upload.write(b"x" * 10)  # a part task already running when the sync was cancelled
+    assert fake.calls == []
 
 
 def test_cancel_reports_the_uploads_it_could_not_abort_in_time(fake: FakeS3Client) -> None:
