@@ -54,6 +54,8 @@ class ObjectUpload:
         # that may have opened an upload anyway.
         self._creating = threading.Event()
         self._create_ended = threading.Event()
+        # Its answer said botocore retried it: an earlier attempt may have opened an upload too.
+        self._create_retried = False
         # An abort and the start of a create exclude each other: a create never starts after
         # an abort, and an abort always sees a create that started.
         self._create_or_abort = threading.Lock()
@@ -95,8 +97,9 @@ class ObjectUpload:
         return etag
 
     def close_if_never_opened(self) -> bool:
-        """Mark an upload that opened nothing on S3 (no CreateMultipartUpload started) finished,
-        so that none starts later; True if it was such an upload or already finished."""
+        """Mark an upload that holds nothing open on S3 (no CreateMultipartUpload started, or
+        one S3 refused at once) finished, so that none starts later; True if it was such an
+        upload or already finished."""
         with self._create_or_abort:
             if not self.finished and (self.upload_id is not None or self._creating.is_set()):
                 return False
@@ -107,8 +110,9 @@ class ObjectUpload:
         """Drop the upload so no part is left behind; True when nothing is left open.
 
         Best-effort with the quick client: it runs while a sync is failing or cancelled. A
-        CreateMultipartUpload on its way is waited for, then what it opened is aborted: the
-        caller (abort_uploads) bounds the wait and reports an upload it gave up on."""
+        CreateMultipartUpload on its way is waited for, then every upload it may have opened is
+        aborted (all of the key's when the create was retried or its answer lost): the caller
+        (abort_uploads) bounds the wait and reports an upload it gave up on."""
         with self._create_or_abort:
             if self.finished:
                 return True
@@ -120,6 +124,10 @@ class ObjectUpload:
             if not self._creating.is_set():
                 return True  # no create, or one S3 refused at once: nothing was opened
             # A create whose answer was lost may have opened an upload we never heard of.
+            return self.bucket.abort_other_uploads(self.key, keep=None, quick=True)
+        if self._create_retried:
+            # The uploads of its earlier attempts may not be cleaned up yet (the create's own
+            # thread is at it): abort every upload of the key, ours among them.
             return self.bucket.abort_other_uploads(self.key, keep=None, quick=True)
         try:
             self.bucket.abort_upload(self.key, self.upload_id, quick=True)
@@ -146,19 +154,17 @@ class ObjectUpload:
                     **self.bucket.encryption.request_args(),
                 ),
             )
+            self._create_retried = bool(answer.get("ResponseMetadata", {}).get("RetryAttempts"))
+            self.upload_id = answer["UploadId"]
+            self._creating.clear()
         except StorageError as error:
             if error.failure.answered_at_once:
                 self._creating.clear()  # S3 refused the only attempt: nothing was opened
             # Otherwise _creating stays set: an attempt whose answer was lost may have opened one.
+            raise
+        finally:
             self._create_ended.set()
-            raise
-        except BaseException:
-            self._create_ended.set()  # _creating stays set: S3 may have opened one
-            raise
-        self.upload_id = answer["UploadId"]
-        self._creating.clear()
-        self._create_ended.set()
-        if answer.get("ResponseMetadata", {}).get("RetryAttempts"):
+        if self._create_retried:
             self.bucket.abort_other_uploads(self.key, keep=self.upload_id)
 
     def _complete_multipart(self, upload_id: str) -> str:

@@ -845,6 +845,58 @@ def test_an_upload_aborted_before_its_create_started_never_opens_one(fake: FakeS
     assert fake.calls == []
 
 
+class _HeldClient:
+    """The fake through another client whose calls of `operation` wait for `release`."""
+
+    def __init__(self, fake: FakeS3Client, operation: str) -> None:
+        self._fake, self._operation = fake, operation
+        self.release = threading.Event()
+
+    def __getattr__(self, name: str) -> Any:
+        attribute = getattr(self._fake, name)
+        if name != self._operation:
+            return attribute
+
+        def held(**request: Any) -> Any:
+            self.release.wait(WAIT)
+            return attribute(**request)
+
+        return held
+
+
+def test_an_abort_during_a_retried_create_aborts_the_uploads_of_its_earlier_attempts(
+    fake: FakeS3Client,
+) -> None:
+    # botocore retried the create after S3 executed it: two uploads are open, and the create's
+    # own thread is still cleaning up the extra one (slowly: its client's list call is held).
+    fake.retry_next_create(1)
+    create = fake.block("CreateMultipartUpload")
+    worker_client = _HeldClient(fake, "list_multipart_uploads")
+    bucket = Bucket(cast(Any, worker_client), "bucket", make_quick_client=lambda: cast(Any, fake))
+    upload = ObjectUpload(bucket, KEY1, "application/jsonl", {})
+    part_errors: list[BaseException] = []
+
+    def send_part() -> None:
+        try:
+            upload.write(b"x")
+        except StorageError as error:
+            part_errors.append(error)
+
+    part_task = threading.Thread(target=send_part)
+    part_task.start()
+    assert create.entered.wait(WAIT)
+    assert create.release is not None
+    threading.Timer(0.2, create.release.set).start()  # S3 answers during the abort
+    outcome = abort_uploads([upload], 5.0)
+    assert outcome.describe() == "1 open uploads were aborted"
+    assert fake.open_uploads() == []  # the earlier attempt's upload too
+    worker_client.release.set()
+    part_task.join(WAIT)
+    assert [error.failure.code for error in part_errors] == [
+        "NoSuchUpload"
+    ]  # the part's upload is gone
+
+
 def test_cancel_reports_the_uploads_it_could_not_abort_in_time(fake: FakeS3Client) -> None:
     clock = Clock()
     users = fake.block("UploadPart", key="users/")
