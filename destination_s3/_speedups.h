@@ -1,6 +1,6 @@
 /* What the module's source files share: _plain_records.c and _scan_records.c give _speedups.c
- * their functions, _plain_records.c gives _scan_records.c the end of taking a record, and all of
- * them use the UTF-8 and hex-digit checks below. */
+ * their functions, _plain_records.c gives _scan_records.c the end of taking a record, and they
+ * use the string scan, UTF-8 and hex-digit checks below. */
 #ifndef DESTINATION_S3_SPEEDUPS_H
 #define DESTINATION_S3_SPEEDUPS_H
 
