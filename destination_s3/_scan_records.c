@@ -46,18 +46,6 @@
 
 typedef const unsigned char *Ptr;
 
-/* Bytes where a string's fast loop stops: the closing quote, an escape, a control character
- * (refused) and a non-ASCII byte (checked as UTF-8). */
-static unsigned char string_stops[256];
-
-void
-scan_records_init(void)
-{
-    for (int c = 0; c < 256; c++) {
-        string_stops[c] = c == '"' || c == '\\' || c < 0x20 || c >= 0x80;
-    }
-}
-
 /* JSON whitespace within a line (LF ends it). A CR inside `data` is refused after the scan (the
  * line-by-line step replaces it); elsewhere it is whitespace, as CRLF line ends make it. */
 static Ptr
@@ -76,7 +64,9 @@ scan_string(Ptr p, Ptr end, int *escaped)
 {
     p++;
     for (;;) {
-        p = find_string_stop(p, end, string_stops, 1);
+        /* Stops at the closing quote, an escape, a control character (refused) and a
+         * non-ASCII byte (checked as UTF-8). */
+        p = find_string_stop(p, end, 1);
         if (p >= end) {
             return NULL;
         }

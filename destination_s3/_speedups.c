@@ -71,19 +71,6 @@ skip_space(const unsigned char *p, const unsigned char *end)
     return p;
 }
 
-/* Bytes that stop the scan of a string: the closing quote, a backslash, a control character. */
-static unsigned char string_stop[256];
-
-static void
-init_tables(void)
-{
-    for (int c = 0; c < 0x20; c++) {
-        string_stop[c] = 1;
-    }
-    string_stop['"'] = 1;
-    string_stop['\\'] = 1;
-}
-
 static int
 has_non_ascii(const unsigned char *p, const unsigned char *end)
 {
@@ -103,7 +90,7 @@ scan_string(const unsigned char *p, const unsigned char *end, int *escaped)
 {
     p++;
     for (;;) {
-        p = find_string_stop(p, end, string_stop, 0);
+        p = find_string_stop(p, end, 0); /* the quote, a backslash, a control character */
         if (p >= end) {
             return NULL;
         }
@@ -895,8 +882,6 @@ static struct PyModuleDef speedups_module = {
 PyMODINIT_FUNC
 PyInit__speedups(void)
 {
-    init_tables();
-    scan_records_init();
     if (plain_records_init() < 0) {
         return NULL;
     }

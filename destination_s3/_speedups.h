@@ -12,14 +12,14 @@
 #endif
 
 /* The first byte from p on, before end, that can end a run of plain string text: '"', '\\', a
- * control character and, with `non_ascii_stops`, a byte >= 0x80 (the caller checks its UTF-8);
- * `stops` is the same set as a table. Returns end when there is none. Strings are about half
- * of a record's bytes, and a byte-at-a-time loop here was most of the scanners' string time:
- * with SSE2 (every x86-64) this tests 16 bytes at once, loading only within [p, end). Each
- * caller passes a constant `non_ascii_stops`, which the inlined code folds. */
+ * control character and, with `non_ascii_stops`, a byte >= 0x80 (the caller checks its UTF-8).
+ * Returns end when there is none. Strings are about half of a record's bytes, and a
+ * byte-at-a-time loop here was most of the scanners' string time: with SSE2 (every x86-64) this
+ * tests 16 bytes at once, loading only within [p, end), and the byte loop only sees the last 15
+ * bytes before `end`. Each caller passes a constant `non_ascii_stops`, which the inlined code
+ * folds. */
 static inline const unsigned char *
-find_string_stop(const unsigned char *p, const unsigned char *end, const unsigned char *stops,
-                 int non_ascii_stops)
+find_string_stop(const unsigned char *p, const unsigned char *end, int non_ascii_stops)
 {
 #ifdef SPEEDUPS_SSE2
     const __m128i quote = _mm_set1_epi8('"'), backslash = _mm_set1_epi8('\\');
@@ -38,11 +38,12 @@ find_string_stop(const unsigned char *p, const unsigned char *end, const unsigne
         }
         p += 16;
     }
-#else
-    (void)non_ascii_stops; /* the table says it */
 #endif
-    while (p < end && !stops[*p]) {
-        p++;
+    for (; p < end; p++) {
+        unsigned char c = *p;
+        if (c == '"' || c == '\\' || c < 0x20 || (non_ascii_stops && c >= 0x80)) {
+            break;
+        }
     }
     return p;
 }
@@ -108,7 +109,6 @@ PyObject *encode_raw(PyObject *encoder, PyObject *ab_id, PyObject *emitted_at, c
 extern PyTypeObject UuidIdsType;
 /* next_id(): the C id generator's next id without a Python call, else a call of next_id. */
 PyObject *next_record_id(PyObject *next_id);
-void scan_records_init(void);
 PyObject *scan_plain_records(PyObject *module, PyObject *const *args, Py_ssize_t nargs);
 
 #endif
